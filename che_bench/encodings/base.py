@@ -1,0 +1,160 @@
+"""The encoding protocol: one object owns an encoding's embedding- and attention-side effects.
+
+The encoder calls the hooks in a fixed order (spec ``encodings.md`` §0), and never
+branches on an encoding's name::
+
+    embed(T)                                 once per forward   (absolute encodings)
+    for each layer:
+        ctx = prepare(layer, T)              once per forward   (bias B, random draws, caches)
+        q, k = qk(layer, ctx, q, k)          full sequence      (RoPE)
+        for each block of query rows:
+            A = logits(layer, ctx, q, k, rows)      scaled logits (Transformer-XL overrides)
+            S = modify(layer, ctx, A, q, rows)      default A + B (DAPE and CoPE override)
+            [causal mask] -> softmax -> · V
+
+``rows`` is a ``slice`` of query indices: evaluation chunks over query rows to bound
+memory, so every hook that touches the query axis must honour it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+ALL_ROWS = slice(None)
+
+
+@dataclass(frozen=True)
+class ModelDims:
+    """Shape of the encoder an encoding plugs into."""
+
+    d_model: int = 64
+    num_heads: int = 8
+    num_layers: int = 5
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.num_heads
+
+
+@dataclass
+class LayerContext:
+    """Per-forward, per-layer state, computed once and reused by every query chunk."""
+
+    length: int
+    bias: Tensor | None = None  # [H, T, T], batch-independent, never tiled
+    positions: Tensor | None = None  # a randomized encoding's draw for this layer
+    cache: dict[str, Any] = field(default_factory=dict)
+
+
+class Encoding(nn.Module):
+    """Base class: no positional information (``nope``). Subclasses override hooks.
+
+    Class flags describe the encoding to the registry, the model and the tests:
+
+    - ``has_bias``: implements :meth:`bias`; DAPE can wrap it (``dape-<name>``).
+    - ``absolute``: implements :meth:`embed`; the encoder applies input dropout.
+    - ``content_dependent``: the positional term depends on q or k (not wrappable).
+    - ``shift_invariant``: scores depend only on offsets j - i (tested).
+    - ``randomized``: draws positions at every forward, in eval mode too.
+    """
+
+    description: ClassVar[str] = "no positional information"
+    has_bias: ClassVar[bool] = False
+    absolute: ClassVar[bool] = False
+    content_dependent: ClassVar[bool] = False
+    shift_invariant: ClassVar[bool] = True
+    randomized: ClassVar[bool] = False
+
+    def __init__(self, dims: ModelDims, *, causal: bool = False) -> None:
+        super().__init__()
+        self.dims = dims
+        self.causal = causal
+        self.name = type(self).__name__.lower()  # the registry sets the registered name
+        self.options: dict[str, Any] = {}  # the registry records the resolved options
+
+    # -- limits ------------------------------------------------------------------
+    @property
+    def max_length(self) -> int | None:
+        """Longest sequence (tokens + placeholders) supported, or None if unbounded."""
+        return None
+
+    # -- hooks ---------------------------------------------------------------------
+    def embed(
+        self, length: int, device: torch.device, generator: torch.Generator | None
+    ) -> Tensor | None:
+        """A [T, d_model] tensor added to the scaled token embeddings, or None."""
+        return None
+
+    def bias(
+        self, layer: int, length: int, device: torch.device, generator: torch.Generator | None
+    ) -> Tensor | None:
+        """The additive bias B [H, T, T] for ``layer``, or None."""
+        return None
+
+    def prepare(
+        self, layer: int, length: int, device: torch.device, generator: torch.Generator | None
+    ) -> LayerContext:
+        """Per-forward state for ``layer``: the bias and any random draw."""
+        return LayerContext(length, bias=self.bias(layer, length, device, generator))
+
+    def qk(self, layer: int, ctx: LayerContext, q: Tensor, k: Tensor) -> tuple[Tensor, Tensor]:
+        """Transform per-head q, k [B, H, T, d] before the dot product."""
+        return q, k
+
+    def logits(self, layer: int, ctx: LayerContext, q: Tensor, k: Tensor, rows: slice) -> Tensor:
+        """Scaled logits A [B, H, rows, T] for the query rows ``rows``."""
+        return torch.matmul(q[:, :, rows], k.transpose(-1, -2)) / math.sqrt(q.shape[-1])
+
+    def modify(
+        self, layer: int, ctx: LayerContext, logits: Tensor, q: Tensor, rows: slice
+    ) -> Tensor:
+        """Final pre-softmax scores from A (and the bias in ``ctx``); default A + B."""
+        if ctx.bias is None:
+            return logits
+        return logits + ctx.bias[:, rows]
+
+    # -- conveniences shared by the encoder and the tests -----------------------------
+    def scores(
+        self, layer: int, ctx: LayerContext, q: Tensor, k: Tensor, rows: slice = ALL_ROWS
+    ) -> Tensor:
+        """logits then modify, for q and k already passed through :meth:`qk`."""
+        return self.modify(layer, ctx, self.logits(layer, ctx, q, k, rows), q, rows)
+
+    def extra_repr(self) -> str:
+        opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+        return f"name={self.name!r}, causal={self.causal}" + (f", {opts}" if opts else "")
+
+
+def row_indices(rows: slice, length: int, device: torch.device) -> Tensor:
+    """The query indices a ``rows`` slice selects, as a 1-D long tensor."""
+    start, stop, step = rows.indices(length)
+    return torch.arange(start, stop, step, device=device)
+
+
+def signed_offsets(length: int, device: torch.device, rows: slice = ALL_ROWS) -> Tensor:
+    """δ[i, j] = j - i for the selected query rows, [rows, T] long."""
+    i = row_indices(rows, length, device)[:, None]
+    j = torch.arange(length, device=device)[None, :]
+    return j - i
+
+
+def sorted_random_positions(
+    count: int, limit: int, device: torch.device, generator: torch.Generator | None, *, low: int = 0
+) -> Tensor:
+    """``count`` distinct positions from [low, limit), sorted ascending (Ruoss et al. 2023)."""
+    span = limit - low
+    if count > span:
+        from che_bench.errors import ConfigError
+
+        raise ConfigError(
+            f"sequence needs {count} random positions but the range holds {span}; "
+            f"raise max_length with --pe-opt max_length=N"
+        )
+    gen_device = generator.device if generator is not None else torch.device("cpu")
+    draw = torch.randperm(span, generator=generator, device=gen_device)[:count] + low
+    return draw.sort().values.to(device)

@@ -1,0 +1,97 @@
+"""The Evaluator: per-length accuracy on held-out lengths, memory-bounded and exact.
+
+Every model sees the same test set: length ℓ's samples come from a generator seeded by
+(eval_seed, ℓ) alone. Sub-batches are fixed by the config; the memory budget only picks
+the query-chunk size, which is exact (spec ``encodings.md`` §7), so the budget never
+changes a number. Randomized encodings draw from a generator seeded per
+(eval_seed, ℓ, sub-batch).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from che_bench.config import RunConfig
+from che_bench.generators import Task
+from che_bench.model import Encoder
+from che_bench.seeding import torch_generator
+from che_bench.train import masked_accuracy, to_device
+
+#: Floats kept per (query, key) pair per sequence while a layer runs, a safe upper bound:
+#: scores and probabilities per head plus a DAPE hidden layer of width 32 (x2 for V2).
+FLOATS_PER_PAIR = 4 * 8 + 2 * 32
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    accuracy_by_length: dict[int, float]
+
+    @property
+    def score(self) -> float:
+        """Unweighted mean of the per-length accuracies (Delétang et al. Eq. 1)."""
+        return float(np.mean(list(self.accuracy_by_length.values())))
+
+
+def available_memory(device: torch.device) -> int:
+    """Bytes free for evaluation on ``device``."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 4 * 2**30
+
+
+def query_chunk_for(batch: int, length: int, budget_bytes: int) -> int | None:
+    """Largest query block whose per-layer pair tensors fit ``budget_bytes``; None = all."""
+    per_row = batch * length * FLOATS_PER_PAIR * 4
+    rows = max(1, budget_bytes // max(per_row, 1))
+    return None if rows >= length else int(rows)
+
+
+def evaluate(
+    model: Encoder,
+    task: Task,
+    config: RunConfig,
+    device: torch.device,
+    *,
+    max_memory: int | None = None,
+    lengths: range | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> EvalResult:
+    """Accuracy at every test length (``config.test_lengths`` unless ``lengths``)."""
+    lo, hi = config.test_lengths
+    lengths = lengths or range(lo, hi + 1)
+    budget = max_memory or available_memory(device) // 4
+    model.train(config.eval_dropout)
+    results: dict[int, float] = {}
+    with torch.no_grad():
+        for done, length in enumerate(lengths, start=1):
+            rng = np.random.default_rng(np.random.SeedSequence([config.eval_seed, length]))
+            batch = task.sample(rng, config.eval_samples, length)
+            inputs, targets, mask = to_device(batch, device)
+            total = inputs.shape[1] + targets.shape[1]
+            correct = counted = 0
+            sub = config.eval_batch_size
+            for index, start in enumerate(range(0, config.eval_samples, sub)):
+                x, y, m = inputs[start : start + sub], targets[start : start + sub], mask[start:]
+                generator = torch_generator(device, config.eval_seed, length, index)
+                chunk = query_chunk_for(x.shape[0], total, budget)
+                logits = model(x, y.shape[1], generator=generator, query_chunk=chunk)
+                c, n = masked_accuracy(logits, y, m[: x.shape[0]])
+                correct, counted = correct + c, counted + n
+            results[length] = correct / counted if counted else math.nan
+            if progress is not None:
+                progress(done, len(lengths))
+    model.train(False)
+    return EvalResult(results)

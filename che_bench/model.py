@@ -1,0 +1,187 @@
+"""The reference CHE encoder (Ruoss et al. 2023 RPE code; spec ``model-and-protocol.md`` §1-2).
+
+Post-LN transformer encoder, 5 layers × d_model 64, 8 heads, FFN ×4 with ReLU,
+dropout 0.1, token embedding ×√d, Haiku truncated-normal init, no causal mask.
+The input is widened with one placeholder class and K = output_length(N) placeholder
+tokens are appended; logits are read from the last K positions.
+
+The model never branches on the encoding's name: it calls the hooks of
+:class:`che_bench.encodings.Encoding` in a fixed order.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from che_bench.encodings.base import Encoding, ModelDims
+from che_bench.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture hyper-parameters (``models/*.yaml`` ``model:`` section)."""
+
+    num_layers: int = 5
+    d_model: int = 64
+    num_heads: int = 8
+    ffn_mult: int = 4
+    dropout: float = 0.1
+
+    @property
+    def dims(self) -> ModelDims:
+        return ModelDims(self.d_model, self.num_heads, self.num_layers)
+
+
+def dropout(x: Tensor, p: float, training: bool, generator: torch.Generator | None) -> Tensor:
+    """Inverted dropout drawing its mask from an explicit generator (no global RNG)."""
+    if not training or p == 0.0:
+        return x
+    keep = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) >= p
+    return x * keep / (1.0 - p)
+
+
+def haiku_linear_init(layer: nn.Linear, std: float | None = None) -> None:
+    """Truncated normal σ = 1/√fan_in cut at ±2σ (not re-normalised), zero bias."""
+    std = 1.0 / math.sqrt(layer.in_features) if std is None else std
+    nn.init.trunc_normal_(layer.weight, mean=0.0, std=std, a=-2 * std, b=2 * std)
+    if layer.bias is not None:
+        nn.init.zeros_(layer.bias)
+
+
+def query_blocks(length: int, chunk: int | None) -> list[slice]:
+    """Query-row blocks; a single block when ``chunk`` is None or covers the sequence."""
+    if not chunk or chunk >= length:
+        return [slice(None)]
+    return [slice(start, min(start + chunk, length)) for start in range(0, length, chunk)]
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention whose positional effects come from the encoding's hooks."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.num_heads = config.num_heads
+        self.head_dim = config.d_model // config.num_heads
+        self.q, self.k, self.v, self.o = (
+            nn.Linear(config.d_model, config.d_model, bias=False) for _ in range(4)
+        )
+
+    def forward(
+        self,
+        x: Tensor,
+        layer: int,
+        encoding: Encoding,
+        generator: torch.Generator | None,
+        query_chunk: int | None,
+    ) -> Tensor:
+        batch, length, width = x.shape
+
+        def heads(t: Tensor) -> Tensor:
+            return t.view(batch, length, self.num_heads, self.head_dim).transpose(1, 2)
+
+        ctx = encoding.prepare(layer, length, x.device, generator)
+        q, k = encoding.qk(layer, ctx, heads(self.q(x)), heads(self.k(x)))
+        v = heads(self.v(x))
+        outputs = []
+        for rows in query_blocks(length, query_chunk):
+            scores = encoding.scores(layer, ctx, q, k, rows)
+            if encoding.causal:
+                start = rows.start or 0
+                i = torch.arange(start, start + scores.shape[-2], device=x.device)[:, None]
+                j = torch.arange(length, device=x.device)[None, :]
+                scores = scores.masked_fill(j > i, torch.finfo(scores.dtype).min)
+            outputs.append(torch.matmul(torch.softmax(scores, dim=-1), v))
+        out = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)
+        return self.o(out.transpose(1, 2).reshape(batch, length, width))
+
+
+class EncoderLayer(nn.Module):
+    """Post-LN: h = LN(a + FFN(a)), a = LN(h + MHA(h)), dropout after each sublayer."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.attention = Attention(config)
+        self.ffn_in = nn.Linear(config.d_model, config.ffn_mult * config.d_model)
+        self.ffn_out = nn.Linear(config.ffn_mult * config.d_model, config.d_model)
+        self.norm1 = nn.LayerNorm(config.d_model, eps=1e-5)
+        self.norm2 = nn.LayerNorm(config.d_model, eps=1e-5)
+        self.p = config.dropout
+
+    def forward(self, h, layer, encoding, generator, query_chunk):
+        a = self.attention(h, layer, encoding, generator, query_chunk)
+        a = self.norm1(h + dropout(a, self.p, self.training, generator))
+        f = self.ffn_out(F.relu(self.ffn_in(a)))
+        return self.norm2(a + dropout(f, self.p, self.training, generator))
+
+
+class Encoder(nn.Module):
+    """The CHE encoder with output placeholders; returns logits [B, K, output_size]."""
+
+    def __init__(
+        self,
+        input_size: int,
+        output_size: int,
+        encoding: Encoding,
+        config: ModelConfig | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config or ModelConfig()
+        if encoding.dims != self.config.dims:
+            raise ValueError(f"encoding built for {encoding.dims}, model is {self.config.dims}")
+        self.input_size = input_size
+        self.output_size = output_size
+        # One-hot over I + 1 classes times a bias-free Linear == an embedding table.
+        self.embedding = nn.Embedding(input_size + 1, self.config.d_model)
+        self.layers = nn.ModuleList(
+            EncoderLayer(self.config) for _ in range(self.config.num_layers)
+        )
+        self.head = nn.Linear(self.config.d_model, output_size)
+        self.encoding = encoding
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Haiku defaults (the reference); encoding parameters keep their own init."""
+        nn.init.trunc_normal_(self.embedding.weight, std=0.02, a=-0.04, b=0.04)
+        for module in [*self.layers.modules(), self.head]:
+            if isinstance(module, nn.Linear):
+                haiku_linear_init(module)
+            elif isinstance(module, nn.LayerNorm):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+
+    def forward(
+        self,
+        inputs: Tensor,
+        output_length: int,
+        *,
+        generator: torch.Generator | None = None,
+        query_chunk: int | None = None,
+    ) -> Tensor:
+        """inputs: int64 [B, N] token ids → logits [B, K, C] for K = ``output_length``."""
+        batch, length = inputs.shape
+        total = length + output_length
+        limit = self.encoding.max_length
+        if limit is not None and total > limit:
+            raise ConfigError(
+                f"encoding {self.encoding.name!r} supports sequences up to {limit} tokens but "
+                f"this one has {total}; raise it with --pe-opt max_length={total}"
+            )
+        placeholders = inputs.new_full((batch, output_length), self.input_size)
+        tokens = torch.cat([inputs, placeholders], dim=1)
+        h = self.embedding(tokens) * math.sqrt(self.config.d_model)
+        position = self.encoding.embed(total, h.device, generator)
+        if position is not None:
+            h = dropout(h + position.to(h.dtype), self.config.dropout, self.training, generator)
+        for index, layer in enumerate(self.layers):
+            h = layer(h, index, self.encoding, generator, query_chunk)
+        return self.head(h[:, length:])
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Learnable parameters (frozen buffers are not counted)."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
