@@ -227,8 +227,8 @@ def validate(config: RunConfig) -> None:
         value = getattr(config, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ConfigError(f"{name.replace('_', '-')} must be a positive integer, got {value!r}")
-    if not isinstance(config.lr, int | float) or not config.lr > 0:
-        raise ConfigError(f"lr must be a positive number, got {config.lr!r}")
+    if not isinstance(config.lr, int | float) or not 0 < config.lr < float("inf"):
+        raise ConfigError(f"lr must be a positive finite number, got {config.lr!r}")
     if not 0 <= config.model.dropout < 1:
         raise ConfigError(f"dropout must be in [0, 1), got {config.model.dropout}")
     if config.model.d_model % config.model.num_heads:

@@ -1,0 +1,54 @@
+"""Cycle Navigation (regular): where does a walk on a 5-cycle end?
+
+Delétang et al., *Neural Networks and the Chomsky Hierarchy*, ICLR 2023, Table 1.
+
+Input: N tokens uniform on {0, 1, 2}; token t moves the agent by t - 1 (0 = left, 1 = stay,
+2 = right) on a cycle of length 5, starting at 0. Target (one class): the final position,
+sum(t_i - 1) mod 5. This follows the reference code; the paper's example uses another
+mapping (spec §4, decision 2).
+
+Examples (ids)::
+
+    [2, 0, 1, 0, 0]     -> 3
+    [2, 2, 2, 0]        -> 2
+    [0, 1, 1, 2, 1, 0]  -> 4     (the paper's "011210 -> 2" under its own mapping)
+    [1]                 -> 0
+    [2]                 -> 1
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from che_bench.generators import register_task
+from che_bench.generators.base import Batch, Task
+
+CYCLE_LENGTH = 5
+
+
+def targets_for(inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """[B, N] moves -> targets [B, 1] (final position) and an all-true mask."""
+    targets = (inputs.sum(axis=1, keepdims=True) - inputs.shape[1]) % CYCLE_LENGTH
+    return targets.astype(np.int64), Task.full_mask(targets)
+
+
+@register_task
+class CycleNavigation(Task):
+    """Cycle Navigation: final position of a -1/0/+1 walk on a cycle of length 5."""
+
+    name = "cycle_navigation"
+    level = "regular"
+    input_size = 3
+    output_size = CYCLE_LENGTH
+    description = "Final position on a 5-cycle after moves left (0), stay (1) and right (2)."
+    input_symbols = ("-1", "+0", "+1")
+
+    def output_length(self, length: int) -> int:
+        return 1
+
+    def targets_for(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return targets_for(inputs)
+
+    def _sample(self, rng: np.random.Generator, batch_size: int, length: int) -> Batch:
+        inputs = rng.integers(0, 3, size=(batch_size, length))
+        return Batch(inputs, *targets_for(inputs))

@@ -1,0 +1,52 @@
+"""Odds First (context-sensitive): odd positions first, then even positions.
+
+Delétang et al., *Neural Networks and the Chomsky Hierarchy*, ICLR 2023, Table 1.
+
+Input: x, N tokens uniform on ``0..vocab_size-1`` (default 2). Target: x[1], x[3], x[5], …
+followed by x[0], x[2], x[4], … (0-indexed odd positions first). This is the reference
+code's order; the paper's example and the code docstring describe the opposite order
+(spec §4, decision 1).
+
+Examples (ids; a = 0, b = 1)::
+
+    [0, 0, 0, 1, 0, 0]        -> [0, 1, 0, 0, 0, 0]          (aaabaa -> abaaaa)
+    [0, 0, 1, 1, 0, 1, 0, 1]  -> [0, 1, 1, 1, 0, 1, 0, 0]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from che_bench.generators import register_task
+from che_bench.generators.base import Batch, Task
+
+
+def targets_for(inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """[B, N] -> odd-indexed then even-indexed tokens [B, N], all-true mask."""
+    targets = np.concatenate([inputs[:, 1::2], inputs[:, 0::2]], axis=1)
+    return targets, Task.full_mask(targets)
+
+
+@register_task
+class OddsFirst(Task):
+    """Odds First."""
+
+    name = "odds_first"
+    level = "cs"
+    input_size = 2
+    output_size = 2
+    description = "Tokens at odd positions (0-indexed) first, then tokens at even positions."
+
+    def __init__(self, vocab_size: int = 2) -> None:
+        self.vocab_size = int(vocab_size)
+        self.input_size = self.output_size = self.vocab_size
+
+    def output_length(self, length: int) -> int:
+        return length
+
+    def targets_for(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return targets_for(inputs)
+
+    def _sample(self, rng: np.random.Generator, batch_size: int, length: int) -> Batch:
+        inputs = rng.integers(0, self.vocab_size, size=(batch_size, length))
+        return Batch(inputs, *targets_for(inputs))

@@ -1,0 +1,48 @@
+"""Reverse String (deterministic context-free): output the input backwards.
+
+Delétang et al., *Neural Networks and the Chomsky Hierarchy*, ICLR 2023, Table 1.
+
+Input: N tokens uniform on ``0..vocab_size-1`` (default 2). Target: the same N tokens reversed.
+
+Example (ids)::
+
+    [0, 1, 1, 0, 1, 0]  -> [0, 1, 0, 1, 1, 0]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from che_bench.generators import register_task
+from che_bench.generators.base import Batch, Task
+
+
+def targets_for(inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """[B, N] -> the rows reversed [B, N] and an all-true mask."""
+    targets = np.ascontiguousarray(inputs[:, ::-1])
+    return targets, Task.full_mask(targets)
+
+
+@register_task
+class ReverseString(Task):
+    """Reverse String."""
+
+    name = "reverse_string"
+    level = "dcf"
+    input_size = 2
+    output_size = 2
+    description = "The input string reversed."
+
+    def __init__(self, vocab_size: int = 2) -> None:
+        self.vocab_size = int(vocab_size)
+        self.input_size = self.output_size = self.vocab_size
+
+    def output_length(self, length: int) -> int:
+        return length
+
+    def targets_for(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return targets_for(inputs)
+
+    def _sample(self, rng: np.random.Generator, batch_size: int, length: int) -> Batch:
+        inputs = rng.integers(0, self.vocab_size, size=(batch_size, length))
+        return Batch(inputs, *targets_for(inputs))
