@@ -1,0 +1,249 @@
+"""DAPE benchmark: production (che_bench.encodings.dape) vs the official formulation.
+
+Run from the repository root::
+
+    python benchmarks/bench_dape.py            # full run (about 10 minutes on 2 cores)
+    python benchmarks/bench_dape.py --quick    # smaller sizes, a smoke run of the script
+
+Targets (each printed with PASS/FAIL):
+
+1. exact: production vs naive within 1e-5 (fp32) on logits and on the gradients w.r.t. the
+   logits, the bias and the DAPE weights; V1 and V2, bidirectional and causal. The error is
+   max|Δ| / max|reference| per tensor (weight gradients are sums of many terms).
+2. train step (5×64 encoder, batch 128, T = 80, Adam step included): production >= 2x
+   faster than the same model with the naive modules, and <= 2x the plain ``kerple`` step.
+3. evaluation (batch 64, reverse_string-like: input length 500, 500 output placeholders,
+   T = 1000, no grad, the same query chunk for both): production >= 5x faster than naive and
+   <= 1/5 of its peak memory. Memory is the growth of the resident set high-water mark
+   (VmHWM in /proc/self/status) over one forward pass, in a fresh subprocess per variant:
+   torch's CPU allocator returns large blocks to the OS, so this sees every tensor.
+
+The naive variant is ``benchmarks/dape_reference.py``'s NaiveDAPE: the same parameters, the
+official formulation (tile B, concat, permute, MLP/conv, permute back), swapped into the
+same Encoder. All timings are medians of interleaved repetitions in one process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+import time
+
+# On a shared machine, OpenMP threads that spin at barriers while a neighbour holds the other
+# core slow small ops by 10-40x and make timings meaningless; passive waiting avoids that.
+# It must be set before torch loads libgomp (the subprocesses inherit it).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.dape_reference import NaiveDAPE, official_v1, official_v2  # noqa: E402
+from che_bench.encodings import build_encoding, list_encodings  # noqa: E402
+from che_bench.encodings.dape import DAPE  # noqa: E402
+from che_bench.model import Encoder  # noqa: E402
+
+THREADS = 2
+INPUT_SIZE = OUTPUT_SIZE = 3
+
+
+def base_name() -> str:
+    return "kerple" if "kerple" in list_encodings() else "alibi"
+
+
+def make_model(name: str, naive: bool = False, seed: int = 0) -> Encoder:
+    torch.manual_seed(seed)
+    model = Encoder(INPUT_SIZE, OUTPUT_SIZE, build_encoding(name))
+    if naive:
+        model.encoding = NaiveDAPE(model.encoding)
+    return model
+
+
+# -- 1. exactness -------------------------------------------------------------------------------
+def exactness(causal: bool, version: int, batch: int, length: int) -> float:
+    torch.manual_seed(0)
+    enc: DAPE = build_encoding(f"{'dape' if version == 1 else 'dapev2'}-{base_name()}", causal=causal)
+    layer, heads = 1, enc.dims.num_heads
+    g = torch.Generator().manual_seed(1)
+    logits = torch.randn(batch, heads, length, length, generator=g)
+    upstream = torch.randn(batch, heads, length, length, generator=g)
+    if causal:
+        upstream = upstream.tril()
+    mixer = enc.mixers[layer]
+    params = [p for p in enc.parameters() if p.requires_grad]
+
+    def run(fn):
+        a = logits.clone().requires_grad_()
+        out = fn(a)
+        grads = torch.autograd.grad(out, [a, *params], upstream, allow_unused=True)
+        return [out.tril() if causal else out] + [g for g in grads if g is not None]
+
+    def production(a):
+        ctx = enc.prepare(layer, length, a.device, None)
+        return enc.modify(layer, ctx, a, None, slice(None))
+
+    def naive(a):
+        bias = enc.base.bias(layer, length, a.device, None)
+        if version == 1:
+            return official_v1(a, bias, mixer.first, mixer.second, "concat_residual")
+        return official_v2(a, bias, mixer.first, mixer.second, causal)
+
+    got, want = run(production), run(naive)
+    assert len(got) == len(want)
+    return max(float((x - y).abs().max() / y.abs().max().clamp_min(1e-30)) for x, y in zip(got, want))
+
+
+# -- 2./3. timing ----------------------------------------------------------------------------------
+def interleaved(fns: dict, reps: int) -> dict[str, float]:
+    """Median seconds per call; variants alternate so background load hits them alike."""
+    for fn in fns.values():
+        fn()  # warm-up
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(reps):
+        for key, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[key].append(time.perf_counter() - start)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def train_step_fn(model: Encoder, batch: int, length: int):
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, INPUT_SIZE, (batch, length // 2), generator=g)
+    y = torch.randint(0, OUTPUT_SIZE, (batch, length - length // 2), generator=g)
+    model.train()
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        out = model(x, y.shape[1], generator=torch.Generator().manual_seed(1))
+        loss = torch.nn.functional.cross_entropy(out.reshape(-1, OUTPUT_SIZE), y.reshape(-1))
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def eval_fn(model: Encoder, batch: int, input_length: int, chunk: int | None):
+    x = torch.randint(0, INPUT_SIZE, (batch, input_length), generator=torch.Generator().manual_seed(0))
+    model.eval()
+
+    def forward():
+        with torch.no_grad():
+            return model(x, input_length, query_chunk=chunk)
+
+    return forward
+
+
+def peak_memory(variant: str, args) -> int:
+    """Peak RSS growth (bytes) of one eval forward, measured in a fresh subprocess."""
+    cmd = [sys.executable, __file__, "--child-mem", variant, "--eval-batch", str(args.eval_batch)]
+    cmd += ["--eval-input", str(args.eval_input), "--chunk", str(args.chunk)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT).stdout
+    return json.loads(out.strip().splitlines()[-1])["peak_bytes"]
+
+
+def child_memory(variant: str, args) -> None:
+    def status(key: str) -> int:
+        for line in pathlib.Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+        raise KeyError(key)
+
+    torch.set_num_threads(THREADS)
+    name, naive = variant.split(":")
+    model = make_model(name, naive == "naive")
+    forward = eval_fn(model, args.eval_batch, args.eval_input, args.chunk or None)
+    before = status("VmRSS")
+    forward()
+    print(json.dumps({"peak_bytes": status("VmHWM") - before}))
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--eval-batch", type=int, default=64)
+    parser.add_argument("--eval-input", type=int, default=500)
+    parser.add_argument("--chunk", type=int, default=125, help="query chunk for evaluation")
+    parser.add_argument("--v2-eval", action="store_true", help="also time V2 evaluation")
+    parser.add_argument("--child-mem", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    torch.set_num_threads(THREADS)
+    if args.child_mem:
+        return child_memory(args.child_mem, args)
+    if args.quick:
+        args.eval_batch, args.eval_input, args.chunk = 8, 100, 50
+    train_batch, train_length = (16, 40) if args.quick else (128, 80)
+    base = base_name()
+    rows: list[tuple[str, str, str, str]] = []
+    print(f"torch {torch.__version__}, {THREADS} threads, base encoding {base!r}", flush=True)
+    if base != "kerple":
+        print("kerple is not registered: comparing against alibi instead")
+
+    # 1. exactness
+    for version in (1, 2):
+        for causal in (False, True):
+            err = exactness(causal, version, 4, 48 if args.quick else 96)
+            label = f"exact V{version} {'causal' if causal else 'bidirectional'}"
+            rows.append((label, f"max rel err {err:.1e}", "<= 1e-5", verdict(err <= 1e-5)))
+            print(rows[-1], flush=True)
+
+    # 2. training step
+    models = {
+        f"dape-{base}": make_model(f"dape-{base}"),
+        f"dape-{base} naive": make_model(f"dape-{base}", naive=True),
+        base: make_model(base),
+        f"dapev2-{base}": make_model(f"dapev2-{base}"),
+        f"dapev2-{base} naive": make_model(f"dapev2-{base}", naive=True),
+    }
+    steps = {k: train_step_fn(m, train_batch, train_length) for k, m in models.items()}
+    t = interleaved(steps, args.reps)
+    for key, value in t.items():
+        print(f"train step {key:24s} {1e3 * value:9.1f} ms", flush=True)
+    for v in ("dape", "dapev2"):
+        speedup = t[f"{v}-{base} naive"] / t[f"{v}-{base}"]
+        versus = t[f"{v}-{base}"] / t[base]
+        tag = "V1" if v == "dape" else "V2"
+        rows.append((f"train {tag} vs naive", f"{speedup:.2f}x faster", ">= 2.0x", verdict(speedup >= 2)))
+        rows.append((f"train {tag} vs {base}", f"{versus:.2f}x {base}", "<= 2.0x", verdict(versus <= 2)))
+    del models, steps
+
+    # 3. evaluation
+    chunk = args.chunk or None
+    variants = [f"dape-{base}"] + ([f"dapev2-{base}"] if args.v2_eval else [])
+    for name in variants:
+        fns = {
+            "production": eval_fn(make_model(name), args.eval_batch, args.eval_input, chunk),
+            "naive": eval_fn(make_model(name, naive=True), args.eval_batch, args.eval_input, chunk),
+        }
+        torch.testing.assert_close(fns["production"](), fns["naive"](), atol=1e-4, rtol=1e-4)
+        t = interleaved(fns, args.reps)
+        mem = {k: peak_memory(f"{name}:{k}", args) for k in fns}
+        tag = "V1" if name.startswith("dape-") else "V2"
+        for key in fns:
+            print(f"eval {name} {key:10s} {t[key]:8.2f} s   peak +{mem[key] / 2**20:8.0f} MiB")
+        speedup, ratio = t["naive"] / t["production"], mem["production"] / mem["naive"]
+        rows.append((f"eval {tag} vs naive (time)", f"{speedup:.2f}x faster", ">= 5x", verdict(speedup >= 5)))
+        rows.append((f"eval {tag} vs naive (memory)", f"{ratio:.3f} of naive", "<= 0.2", verdict(ratio <= 0.2)))
+
+    print(f"\ntrain: batch {train_batch}, T = {train_length}; eval: batch {args.eval_batch}, "
+          f"T = {2 * args.eval_input}, query chunk {chunk}; medians of {args.reps} reps")
+    print(f"| {'target':32s} | {'measured':20s} | {'goal':8s} | result |")
+    print(f"|{'-' * 34}|{'-' * 22}|{'-' * 10}|--------|")
+    for label, measured, goal, result in rows:
+        print(f"| {label:32s} | {measured:20s} | {goal:8s} | {result:6s} |")
+
+
+if __name__ == "__main__":
+    main()

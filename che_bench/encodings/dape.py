@@ -1,0 +1,348 @@
+"""DAPE: a learned mixer over the attention logits and the bias (spec ``encodings.md`` §4).
+
+V1 (Zheng et al., NeurIPS 2024, arXiv 2405.14722): A + B + f([A‖B]), f = Linear(2H→D) →
+LeakyReLU → Linear(D→H) at every (batch, i, j). V2 (arXiv 2410.04798): the same with (1, K)
+convs along the key axis, tril'ed input in causal mode. :class:`DAPE` wraps any encoding
+without altering it; ``dape-<b>`` / ``dapev2-<b>`` are generated for every bias encoding.
+
+Exact but cheaper than the official formulation (§7): W₁·[A‖B] + b₁ = W₁ᴬ·A + c with
+c = W₁ᴮ·B + b₁ computed once per forward (B is never tiled); heads stay the channel axis and a
+(1, K) conv is one GEMM over K shifted copies of A; the mixer runs over cache-sized blocks
+with reused buffers; backward recomputes each block's hidden layer instead of storing it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from che_bench.encodings.base import Encoding, LayerContext
+from che_bench.encodings.registry import ENCODINGS, EncodingEntry, OptionSpec
+from che_bench.errors import ConfigError, PluginError
+
+SLOPE = 0.01  # LeakyReLU negative slope (the PyTorch default, as in the official code)
+BLOCK_PAIRS = 1 << 15  # (i, j) pairs per block (measured: 16K-64K is flat on CPU)
+Form = Literal["concat_residual", "bias_only", "concat", "add_residual"]
+FORMS = ("concat_residual", "bias_only", "concat", "add_residual", "no_bias")
+NO_BIAS_BASES = ("nope", "rope")
+
+
+# -- kernels: a, out [n, H, R, T]; c [D, R, T] or [D, 1, 1]; W₁ᴬ [D, K·H]; W₂ [K·H, D] ----------
+def _taps(kernel: int, sign: int, length: int):
+    """(tap k, destination keys, source keys) for the shift s = sign·(k − K//2)."""
+    for k in range(kernel):
+        s = sign * (k - kernel // 2)
+        if abs(s) < length:
+            yield k, slice(max(0, -s), length - max(0, s)), slice(max(0, s), length + min(0, s))
+
+
+def _unfold(x: Tensor, kernel: int, sign: int, out: Tensor) -> Tensor:
+    """out[:, k, ..., j] = x[..., j + s_k], zero outside the row: im2col along keys."""
+    out.zero_()
+    for k, dst, src in _taps(kernel, sign, x.shape[-1]):
+        out[:, k, ..., dst] = x[..., src]
+    return out
+
+
+def _fold_add(y: Tensor, kernel: int, sign: int, target: Tensor) -> None:
+    """target[..., j] += Σ_k y[:, k, ..., j + s_k]: the adjoint of :func:`_unfold`."""
+    for k, dst, src in _taps(kernel, sign, target.shape[-1]):
+        target[..., dst] += y[:, k, ..., src]
+
+
+class _Workspace(dict):
+    """Buffers reused across blocks: a fresh multi-MB tensor per block costs page faults."""
+
+    def take(self, key: str, shape: tuple[int, ...], like: Tensor) -> Tensor:
+        numel = torch.Size(shape).numel()
+        if key not in self or self[key].numel() < numel:
+            self[key] = like.new_empty(numel)
+        return self[key][:numel].view(shape)
+
+
+def _blocks(batch: int, rows: int, length: int) -> list[tuple[slice, slice]]:
+    """(samples, query rows) blocks of about BLOCK_PAIRS pairs; never split inside a row."""
+    if rows * length <= BLOCK_PAIRS:
+        step = max(1, BLOCK_PAIRS // (rows * length))
+        return [(slice(s, s + step), slice(None)) for s in range(0, batch, step)]
+    step = max(1, BLOCK_PAIRS // length)
+    return [
+        (slice(s, s + 1), slice(r, r + step)) for s in range(batch) for r in range(0, rows, step)
+    ]
+
+
+def _rows(t: Tensor | None, rows: slice) -> Tensor | None:
+    """Query rows of a batch-independent [..., R, T] tensor (broadcast ones pass through)."""
+    if t is None or t.shape[-2] == 1:
+        return t
+    return t[rows] if t.dim() == 2 else t[:, rows]
+
+
+def _hidden(a: Tensor, c: Tensor, keep: Tensor | None, w1: Tensor, kernel: int, ws: _Workspace):
+    """x = unfold(a) [n, K·H, R·T] and h = act(W₁ᴬ·x + c) [n, D, R·T] for one block."""
+    n, heads, rows, length = a.shape
+    x = a if keep is None else a * keep  # causal V2: tril the A channels before the conv
+    if kernel > 1:
+        x = _unfold(x, kernel, 1, ws.take("x", (n, kernel, heads, rows, length), a))
+    x = x.reshape(n, kernel * heads, rows * length)
+    h = torch.bmm(w1.expand(n, -1, -1), x, out=ws.take("h", (n, len(w1), rows * length), a))
+    h += c.reshape(len(c), -1)
+    return x, F.leaky_relu_(h, SLOPE)
+
+
+def _forward(a, res, c, keep, w1, w2, b2, kernel: int) -> Tensor:
+    """a + res + f(a) block by block, with f(a) = fold(W₂·h) + b₂."""
+    out = a + (b2[:, None, None] if res is None else res + b2[:, None, None])
+    ws = _Workspace()
+    for bs, rs in _blocks(a.shape[0], a.shape[2], a.shape[3]):
+        ab = a[bs, :, rs]
+        _, h = _hidden(ab, _rows(c, rs), _rows(keep, rs), w1, kernel, ws)
+        m = len(h)
+        y = torch.bmm(w2.expand(m, -1, -1), h, out=ws.take("y", (m, len(w2), h.shape[2]), a))
+        _fold_add(y.view(m, kernel, *ab.shape[1:]), kernel, 1, out[bs, :, rs])
+    return out
+
+
+class _Checkpointed(torch.autograd.Function):
+    """a + res + f(a) saving only a and c; backward recomputes h block by block, by hand."""
+
+    @staticmethod
+    def forward(ctx: Any, a, res, c, keep, w1, w2, b2, kernel: int) -> Tensor:
+        ctx.save_for_backward(a, c, keep, w1, w2)
+        ctx.kernel = kernel
+        return _forward(a, res, c, keep, w1, w2, b2, kernel)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor):
+        a, c, keep, w1, w2 = ctx.saved_tensors
+        kernel, ws = ctx.kernel, _Workspace()
+        grad_a, grad_c = grad.clone(), torch.zeros_like(c)
+        grad_w1, grad_w2 = torch.zeros_like(w1), torch.zeros_like(w2)
+        w1t, w2t = w1.t().contiguous(), w2.t().contiguous()
+        for bs, rs in _blocks(a.shape[0], a.shape[2], a.shape[3]):
+            ab, gb, kb = a[bs, :, rs], grad[bs, :, rs], _rows(keep, rs)
+            x, h = _hidden(ab, _rows(c, rs), kb, w1, kernel, ws)  # recomputed
+            m, taps = len(h), (len(h), kernel, *ab.shape[1:])
+            gy = gb if kernel == 1 else _unfold(gb, kernel, -1, ws.take("gy", taps, a))
+            gy = gy.reshape(m, len(w2), -1)  # dL/d(W₂·h): the adjoint of the fold
+            grad_w2 += torch.bmm(gy, h.transpose(1, 2)).sum(0)
+            dz = torch.bmm(w2t.expand(m, -1, -1), gy, out=ws.take("dz", h.shape, a))
+            torch.ops.aten.leaky_relu_backward.grad_input(dz, h, SLOPE, True, grad_input=dz)
+            grad_w1 += torch.bmm(dz, x.transpose(1, 2)).sum(0)
+            if c.shape[-2] == 1:
+                grad_c += dz.sum((0, 2)).view_as(grad_c)
+            else:  # Σ over the block's samples: m adds beat a strided .sum(0) by 3x
+                gc = _rows(grad_c, rs)
+                for d in dz:
+                    gc += d.view_as(gc)
+            dx = torch.bmm(w1t.expand(m, -1, -1), dz, out=ws.take("dx", x.shape, a))
+            if kb is None:
+                _fold_add(dx.view(taps), kernel, -1, grad_a[bs, :, rs])
+            else:  # the tril sits before the conv: mask its gradient
+                da = ws.take("da", ab.shape, a).zero_()
+                _fold_add(dx.view(taps), kernel, -1, da)
+                grad_a[bs, :, rs].addcmul_(da, kb)
+        grad_res = grad.sum(0) if ctx.needs_input_grad[1] else None
+        return grad_a, grad_res, grad_c, None, grad_w1, grad_w2, grad.sum((0, 2, 3)), None
+
+
+def mix(a, res, c, keep, w1, w2, b2, kernel: int = 1) -> Tensor:
+    """a + res + f(a) for logits a [n, H, R, T] (res: batch-independent, or None).
+
+    f(a) = fold(W₂·act(W₁ᴬ·unfold(a) + c)) + b₂, c = W₁ᴮ·B + b₁; V1 is K = 1 (no unfold).
+    """
+    tensors = (a, res, c, w1, w2, b2)
+    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors):
+        return _Checkpointed.apply(a, res, c, keep, w1, w2, b2, kernel)
+    return _forward(a, res, c, keep, w1, w2, b2, kernel)
+
+
+class DAPEMixer(nn.Module):
+    """One layer's DAPE module: f (V1, Linear) or g (V2, Conv2d (1, K)), PyTorch default init."""
+
+    def __init__(self, heads: int, in_channels: int, hidden: int, kernel: int | None) -> None:
+        super().__init__()
+        self.heads = heads
+        if kernel is None:
+            self.first: nn.Module = nn.Linear(in_channels, hidden)
+            self.second: nn.Module = nn.Linear(hidden, heads)
+        else:
+            self.first = nn.Conv2d(in_channels, hidden, (1, kernel), padding=(0, kernel // 2))
+            self.second = nn.Conv2d(hidden, heads, (1, kernel), padding=(0, kernel // 2))
+
+    def split(self) -> tuple[Tensor | None, Tensor, tuple[Tensor, Tensor, Tensor]]:
+        """W₁ᴮ (None without B channels), b₁, and (W₁ᴬ, W₂, b₂) in :func:`mix`'s layout."""
+        w1, w2, h = self.first.weight, self.second.weight, self.heads
+        w1b = w1[:, h:] if w1.shape[1] > h else None
+        if w1.dim() == 4:  # taps: W₁ᴬ[d, k·H + i] = w1[d, i, 0, k], W₂[k·H + o, d] = w2[o, d, 0, k]
+            w1 = w1[:, :, 0].permute(0, 2, 1)
+            w2 = w2[:, :, 0].permute(2, 0, 1).reshape(-1, w2.shape[1])
+        return w1b, self.first.bias, (w1[..., :h].reshape(len(w1), -1), w2, self.second.bias)
+
+    @staticmethod
+    def batch_independent(w1b: Tensor | None, b1: Tensor, bias: Tensor | None) -> Tensor:
+        """c = W₁ᴮ·B + b₁ as [D, T, T] (b₁ as [D, 1, 1] without B), once per forward."""
+        if w1b is None:
+            return b1[:, None, None]
+        if w1b.dim() == 2:
+            c = torch.addmm(b1[:, None], w1b, bias.reshape(len(bias), -1))
+            return c.view(-1, *bias.shape[1:])
+        return F.conv2d(bias[None], w1b, b1, padding=(0, w1b.shape[-1] // 2))[0]
+
+
+class DAPE(Encoding):
+    """DAPE V1 (MLP over [A‖B]) or V2 ((1, K) convs over [A‖B]) wrapped around ``base``."""
+
+    description = "DAPE over a base encoding"
+
+    def __init__(
+        self,
+        base: Encoding,
+        *,
+        version: int = 1,
+        form: str | None = None,
+        hidden: int = 32,
+        kernel: int = 3,
+    ) -> None:
+        super().__init__(base.dims, causal=base.causal)
+        form = form or ("concat_residual" if base.has_bias else "no_bias")
+        if version not in (1, 2):
+            raise ConfigError(f"DAPE version must be 1 or 2, got {version!r}")
+        if form not in FORMS or (version == 2 and form not in ("concat_residual", "no_bias")):
+            raise ConfigError(f"DAPE V{version} has no form {form!r}; see encodings.md §4.4")
+        if (form == "no_bias") == base.has_bias:
+            need = "a bias-free base" if form == "no_bias" else "a base with a bias"
+            raise ConfigError(f"DAPE form {form!r} needs {need}; {base.name!r} is not one")
+        if version == 2 and (kernel < 1 or kernel % 2 == 0):
+            raise ConfigError(f"DAPE V2 kernel must be a positive odd integer, got {kernel}")
+        if hidden < 1:
+            raise ConfigError(f"DAPE hidden width must be positive, got {hidden}")
+        self.base, self.version, self.form, self.hidden = base, version, form, hidden
+        self.kernel = kernel if version == 2 else 1
+        heads = self.dims.num_heads
+        width = 2 * heads if form in ("concat_residual", "concat") else heads
+        self.mixers = nn.ModuleList(
+            DAPEMixer(heads, width, hidden, kernel if version == 2 else None)
+            for _ in range(self.dims.num_layers)
+        )
+        # The wrapper behaves like its base (per instance; generated classes also set them).
+        self.has_bias, self.absolute, self.randomized = (
+            base.has_bias,
+            base.absolute,
+            base.randomized,
+        )
+        self.content_dependent = True
+        self.shift_invariant = base.shift_invariant and version == 1  # V2 pads the row ends
+
+    @property
+    def max_length(self) -> int | None:
+        return self.base.max_length
+
+    def embed(self, length, device, generator):
+        return self.base.embed(length, device, generator)
+
+    def bias(self, layer, length, device, generator):
+        return self.base.bias(layer, length, device, generator)
+
+    def qk(self, layer, ctx, q, k):
+        return self.base.qk(layer, ctx, q, k)
+
+    def logits(self, layer, ctx, q, k, rows):
+        return self.base.logits(layer, ctx, q, k, rows)
+
+    def prepare(self, layer, length, device, generator) -> LayerContext:
+        """The base's context plus everything batch-independent: c, the residual, the tril."""
+        ctx = self.base.prepare(layer, length, device, generator)
+        mixer = self.mixers[layer]
+        w1b, b1, weights = mixer.split()
+        bias = None if ctx.bias is None else ctx.bias.to(b1.dtype)
+        keep = None
+        if self.causal and self.version == 2:  # V2 convolves tril([A‖B])
+            keep = torch.ones(length, length, device=device, dtype=b1.dtype).tril()
+        state = {"c": None, "res": None, "keep": keep, "weights": weights}
+        if self.form == "bias_only":  # A + (B + f(B)): no batch dimension at all
+            state["res"] = mix(bias[None], None, b1[:, None, None], None, *weights)[0]
+        elif self.form in ("concat_residual", "concat"):
+            state["c"] = mixer.batch_independent(w1b, b1, bias if keep is None else bias * keep)
+            state["res"] = bias if self.form == "concat_residual" else None
+        else:  # no_bias, add_residual: f sees one H-channel input
+            state["c"] = mixer.batch_independent(None, b1, None)
+        ctx.cache["dape"] = state
+        return ctx
+
+    def modify(self, layer, ctx, logits, q, rows):
+        """Scores for the query rows ``rows``: A + B + f(·) (exact under query chunking)."""
+        state = ctx.cache["dape"]
+        if self.form == "bias_only":
+            return logits + state["res"][:, rows]
+        if self.form == "add_residual":
+            logits = logits + ctx.bias[:, rows].to(logits.dtype)
+        res, c, keep = (_rows(state[k], rows) for k in ("res", "c", "keep"))
+        return mix(logits, res, c, keep, *state["weights"], self.kernel)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{super().extra_repr()}, version={self.version}, form={self.form!r}, "
+            f"hidden={self.hidden}, kernel={self.kernel}"
+        )
+
+
+# -- registry generation -----------------------------------------------------------------------
+HIDDEN = OptionSpec("hidden", int, 32)
+FORM = OptionSpec("form", Form, "concat_residual")
+KERNEL = OptionSpec("kernel", int, 3)
+_FLAGS = ("has_bias", "absolute", "randomized", "shift_invariant")
+_GENERATED: set[str] = set()
+
+
+def _wrapper_class(base: EncodingEntry, version: int, form: str | None) -> type[DAPE]:
+    """The generated entry's factory: a DAPE subclass whose class flags follow the base."""
+    flags = {k: getattr(base.factory, k, getattr(Encoding, k)) for k in _FLAGS}
+    flags["shift_invariant"] = flags["shift_invariant"] and version == 1
+
+    def __init__(self, dims, *, causal: bool = False, **options: Any) -> None:
+        own = {k: options.pop(k) for k in ("hidden", "form", "kernel") if k in options}
+        own.setdefault("form", form)
+        DAPE.__init__(self, base.build(dims, causal=causal, **options), version=version, **own)
+
+    body = {"__init__": __init__, "__module__": __name__, "content_dependent": True, **flags}
+    return type(f"DAPE{version}_{base.name}".replace("-", "_"), (DAPE,), body)
+
+
+def _generate(name: str, entry: EncodingEntry) -> None:
+    """Registry listener: ``dape-<name>`` and ``dapev2-<name>`` for every wrappable entry."""
+    if name.startswith("dape") or not (entry.has_bias or name in NO_BIAS_BASES):
+        return
+    what = f"over {name}: {entry.description}" if entry.has_bias else f"over {name}, no bias"
+    inputs = "[A‖B]" if entry.has_bias else "A"
+    variants = {
+        "dape": (1, [HIDDEN, FORM] if entry.has_bias else [HIDDEN], f"MLP over {inputs}"),
+        "dapev2": (2, [HIDDEN, KERNEL], f"(1, K) convs over {inputs}"),
+    }
+    for prefix, (version, specs, how) in variants.items():
+        generated = f"{prefix}-{name}"
+        clash = {s.name for s in specs} & set(entry.options)
+        if clash:
+            warnings.warn(f"not generating {generated}: option clash {clash}", stacklevel=2)
+            continue
+        new = EncodingEntry(
+            name=generated,
+            factory=_wrapper_class(entry, version, None if entry.has_bias else "no_bias"),
+            description=f"DAPE V{version} ({how}) {what}",
+            options={**entry.options, **{s.name: s for s in specs}},
+            has_bias=entry.has_bias,
+            family="dape",
+        )
+        try:
+            ENCODINGS.add(generated, new, replace=generated in _GENERATED)
+        except PluginError as exc:  # a hand-registered entry of that name wins
+            warnings.warn(f"not generating {generated}: {exc}", stacklevel=2)
+            continue
+        _GENERATED.add(generated)
+
+
+ENCODINGS.on_register(_generate)
