@@ -34,7 +34,9 @@ def main() -> None:
         row = execute(config, run_dir=None)
         elapsed = time.perf_counter() - started
         own = count_parameters(model.encoding)
-        print(f"| {name} | {own:,} | {count_parameters(model):,} | {elapsed:.1f} | {row['status']} |")
+        print(
+            f"| {name} | {own:,} | {count_parameters(model):,} | {elapsed:.1f} | {row['status']} |"
+        )
 
 
 if __name__ == "__main__":

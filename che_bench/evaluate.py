@@ -22,9 +22,19 @@ from che_bench.model import Encoder
 from che_bench.seeding import torch_generator
 from che_bench.train import masked_accuracy, to_device
 
-#: Floats kept per (query, key) pair per sequence while a layer runs, a safe upper bound:
-#: scores and probabilities per head plus a DAPE hidden layer of width 32 (x2 for V2).
-FLOATS_PER_PAIR = 4 * 8 + 2 * 32
+#: Floats alive per (query, key) pair per sequence while a query block runs, an upper bound.
+#: Measured on CPU (peak-RSS slope over the block size, T = 1500, benchmarks/README.md):
+#: ~24 for most encodings (logits, scores, probabilities: 3 per head; DAPE V1/V2 included,
+#: their hidden layer stays in cache-sized blocks), 57 for Transformer-XL (its 2T-1 offset
+#: logits) and 98 for CoPE (gates, two cumulative sums, interpolation indices).
+FLOATS_PER_PAIR = 16 * 8
+#: Floats per (query, key) pair of one layer that have no batch axis and are not chunked:
+#: the bias B [H, T, T] and its copies, and DAPE's c = W1B·B + b1 [D, T, T] (measured: 18 for
+#: alibi/t5, 50 for DAPE V1, 58 for DAPE V2).
+FIXED_FLOATS_PER_PAIR = 8 * 8
+#: Left for everything else in the budget: interpreter, torch, weights, per-token activations
+#: (about 230 MiB on CPU after the imports).
+RESERVE_BYTES = 256 * 2**20
 
 
 @dataclass(frozen=True)
@@ -53,9 +63,15 @@ def available_memory(device: torch.device) -> int:
 
 
 def query_chunk_for(batch: int, length: int, budget_bytes: int) -> int | None:
-    """Largest query block whose per-layer pair tensors fit ``budget_bytes``; None = all."""
+    """Largest query block that keeps an evaluation within ``budget_bytes``; None = all.
+
+    The budget covers the whole evaluation: the batch-independent [.., T, T] tensors of a
+    layer, the per-layer pair tensors of one query block of the sub-batch, and a fixed
+    reserve for the rest, so ``--max-memory 2GB`` bounds the process's peak RSS on CPU.
+    """
     per_row = batch * length * FLOATS_PER_PAIR * 4
-    rows = max(1, budget_bytes // max(per_row, 1))
+    left = budget_bytes - RESERVE_BYTES - length * length * FIXED_FLOATS_PER_PAIR * 4
+    rows = max(1, left // max(per_row, 1))
     return None if rows >= length else int(rows)
 
 

@@ -107,7 +107,9 @@ def check_against_oracle(enc: DAPE, batch: int = 3, length: int = 11):
     names = ["logits", *(n for n, _ in enc.named_parameters())]
     for name, got, expected in zip(names, grads, want_grads):
         torch.testing.assert_close(got, expected, **TOL, msg=lambda m, n=name: f"{n}: {m}")
-    live = [g for n, g in zip(names, grads) if n.startswith(f"mixers.{LAYER}.") or n == "base.table"]
+    live = [
+        g for n, g in zip(names, grads) if n.startswith(f"mixers.{LAYER}.") or n == "base.table"
+    ]
     assert len(live) in (4, 5) and all(g.abs().sum() > 0 for g in live)  # dL/dB, dL/dW are live
 
 
@@ -175,14 +177,27 @@ def test_v2_with_kernel_one_equals_v1(causal):
 @pytest.mark.parametrize("version", [1, 2])
 @pytest.mark.parametrize("form", ["concat_residual", "no_bias"])
 def test_query_chunks_equal_the_full_rows(version, form, causal):
+    """Chunks of query rows (the model's evaluation chunking) are exact, gradients too."""
     enc = wrapped(version, causal, form).double()
-    logits = torch.randn(2, H, 13, 13, generator=gen(3), dtype=torch.float64)
-    with torch.no_grad():
-        full = production(enc, logits)
+    g = gen(3)
+    logits = torch.randn(2, H, 13, 13, generator=g, dtype=torch.float64, requires_grad=True)
+    upstream = torch.randn(2, H, 13, 13, generator=g, dtype=torch.float64)
+    full = production(enc, logits)
+    want = torch.autograd.grad(full, [logits, *enc.parameters()], upstream, allow_unused=True)
+    for chunks in ([slice(0, 4), slice(4, 9), slice(9, 13)], [slice(i, i + 1) for i in range(13)]):
         ctx = enc.prepare(LAYER, 13, CPU, None)
-        for rows in (slice(0, 4), slice(4, 9), slice(9, 13), slice(12, None), slice(3, 11, 2)):
-            chunk = enc.modify(LAYER, ctx, logits[:, :, rows], None, rows)
-            torch.testing.assert_close(chunk, full[:, :, rows], atol=1e-12, rtol=0)
+        parts = [enc.modify(LAYER, ctx, logits[:, :, rows], None, rows) for rows in chunks]
+        chunked = torch.cat(parts, dim=2)
+        torch.testing.assert_close(chunked, full, atol=1e-12, rtol=0)
+        got = torch.autograd.grad(chunked, [logits, *enc.parameters()], upstream, allow_unused=True)
+        for x, y in zip(got, want):
+            assert (x is None) == (y is None)
+            if x is not None:
+                torch.testing.assert_close(x, y, atol=1e-10, rtol=0)
+    with torch.no_grad():  # a strided slice of rows too
+        rows = slice(3, 11, 2)
+        strided = enc.modify(LAYER, ctx, logits[:, :, rows], None, rows)
+    torch.testing.assert_close(strided, full[:, :, rows], atol=1e-12, rtol=0)
 
 
 @pytest.mark.parametrize("version", [1, 2])

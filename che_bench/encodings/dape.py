@@ -76,8 +76,8 @@ def _blocks(batch: int, rows: int, length: int) -> list[tuple[slice, slice]]:
 
 
 def _rows(t: Tensor | None, rows: slice) -> Tensor | None:
-    """Query rows of a batch-independent [..., R, T] tensor (broadcast ones pass through)."""
-    if t is None or t.shape[-2] == 1:
+    """Query rows of a batch-independent [..., R, T] tensor ([D, 1, 1] ones pass through)."""
+    if t is None or t.shape[-1] == 1:
         return t
     return t[rows] if t.dim() == 2 else t[:, rows]
 
@@ -120,7 +120,7 @@ class _Checkpointed(torch.autograd.Function):
     def backward(ctx: Any, grad: Tensor):
         a, c, keep, w1, w2 = ctx.saved_tensors
         kernel, ws = ctx.kernel, _Workspace()
-        grad_a, grad_c = grad.clone(), torch.zeros_like(c)
+        grad_a, grad_c = torch.empty_like(grad), torch.zeros_like(c)
         grad_w1, grad_w2 = torch.zeros_like(w1), torch.zeros_like(w2)
         w1t, w2t = w1.t().contiguous(), w2.t().contiguous()
         for bs, rs in _blocks(a.shape[0], a.shape[2], a.shape[3]):
@@ -133,21 +133,25 @@ class _Checkpointed(torch.autograd.Function):
             dz = torch.bmm(w2t.expand(m, -1, -1), gy, out=ws.take("dz", h.shape, a))
             torch.ops.aten.leaky_relu_backward.grad_input(dz, h, SLOPE, True, grad_input=dz)
             grad_w1 += torch.bmm(dz, x.transpose(1, 2)).sum(0)
-            if c.shape[-2] == 1:
+            if c.shape[-1] == 1:
                 grad_c += dz.sum((0, 2)).view_as(grad_c)
             else:  # Σ over the block's samples: m adds beat a strided .sum(0) by 3x
                 gc = _rows(grad_c, rs)
                 for d in dz:
                     gc += d.view_as(gc)
             dx = torch.bmm(w1t.expand(m, -1, -1), dz, out=ws.take("dx", x.shape, a))
-            if kb is None:
-                _fold_add(dx.view(taps), kernel, -1, grad_a[bs, :, rs])
+            ga = grad_a[bs, :, rs]
+            if kernel == 1 and kb is None:  # residual + mixer path in one pass
+                torch.add(gb, dx.view_as(gb), out=ga)
+            elif kb is None:
+                _fold_add(dx.view(taps), kernel, -1, ga.copy_(gb))
             else:  # the tril sits before the conv: mask its gradient
                 da = ws.take("da", ab.shape, a).zero_()
                 _fold_add(dx.view(taps), kernel, -1, da)
-                grad_a[bs, :, rs].addcmul_(da, kb)
+                torch.addcmul(gb, da, kb, out=ga)
         grad_res = grad.sum(0) if ctx.needs_input_grad[1] else None
-        return grad_a, grad_res, grad_c, None, grad_w1, grad_w2, grad.sum((0, 2, 3)), None
+        grad_b2 = grad.sum((0, 2, 3)) if grad_res is None else grad_res.sum((1, 2))
+        return grad_a, grad_res, grad_c, None, grad_w1, grad_w2, grad_b2, None
 
 
 def mix(a, res, c, keep, w1, w2, b2, kernel: int = 1) -> Tensor:
