@@ -211,6 +211,10 @@ def sample(task: str, length: int, count: int, seed: int) -> None:
     help="Budget preset name (smoke, quick, paper) or a YAML file.",
 )
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option(
+    "--seeds",
+    help="Train several seeds (N, LO-HI or a list) as one seed-parallel ensemble; one row each.",
+)
 @click.option("--lr", type=float, help="Learning rate (preset default otherwise).")
 @click.option("--steps", type=int, help="Training steps.")
 @click.option("--batch-size", type=int, help="Training batch size.")
@@ -251,6 +255,7 @@ def run(
     pe_opts: tuple[str, ...],
     preset: str,
     seed: int,
+    seeds: str | None,
     device: str,
     leaderboard: Path,
     run_dir: Path,
@@ -280,6 +285,9 @@ def run(
     )
     budget = parse_size(max_memory)
     check_writable(leaderboard)
+    if seeds is not None:
+        run_ensemble(config, parse_seeds(seeds), leaderboard, device, run_dir, budget)
+        return
     console.print(
         f"[bold]{task}[/] × [bold]{encoding}[/]  seed {seed}  preset {config.preset}  "
         f"steps {config.steps}  lr {config.lr:g}  train {fmt_range(config.train_lengths)}  "
@@ -298,6 +306,37 @@ def run(
     render_row(row)
     console.print(f"appended 1 row to {leaderboard}", highlight=False)
     if row["status"] != "ok":
+        sys.exit(1)
+
+
+def run_ensemble(
+    config: Any, seeds: list[int], leaderboard: Path, device: str, run_dir: Path, budget: int | None
+) -> None:
+    """`run --seeds`: train the seeds together (che_bench.ensemble), append one row each."""
+    import dataclasses
+
+    from che_bench.ensemble import train_ensemble
+    from che_bench.leaderboard import append_rows
+    from che_bench.runner import remove_checkpoint
+
+    configs = [dataclasses.replace(config, seed=s) for s in seeds]
+    console.print(
+        f"[bold]{config.task}[/] × [bold]{config.encoding}[/]  {len(seeds)} seeds as one "
+        f"ensemble  preset {config.preset}  steps {config.steps}  lr {config.lr:g}",
+        highlight=False,
+    )
+    with ProgressView(console) as view:
+        rows = train_ensemble(
+            configs, device=device, run_dir=run_dir, max_memory=budget, hooks=view.hooks()
+        )
+    append_rows(leaderboard, rows)
+    for c in configs:
+        remove_checkpoint(run_dir, c.run_key)
+    for row in rows:
+        score = "-" if row["score"] is None else f"{row['score']:.4f}"
+        console.print(f"seed {row['seed']}: {row['status']}  score {score}", highlight=False)
+    console.print(f"appended {len(rows)} rows to {leaderboard}", highlight=False)
+    if any(row["status"] != "ok" for row in rows):
         sys.exit(1)
 
 

@@ -160,8 +160,13 @@ def run(
     if leaderboard is not None:
         append_row(leaderboard, row)
     if run_dir is not None:
-        checkpoint = run_dir / config.run_key / "checkpoint.pt"
-        checkpoint.unlink(missing_ok=True)
-        with contextlib.suppress(OSError):
-            checkpoint.parent.rmdir()
+        remove_checkpoint(run_dir, config.run_key)
     return row
+
+
+def remove_checkpoint(run_dir: Path, run_key: str) -> None:
+    """Delete a finished run's checkpoint (its row is on disk) and its empty folder."""
+    checkpoint = run_dir / run_key / "checkpoint.pt"
+    checkpoint.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        checkpoint.parent.rmdir()

@@ -191,3 +191,19 @@ def test_broken_plugins_warn_once_and_everything_else_works(tmp_path):
         "list", "encodings", "alibi", cwd=tmp_path, env={**env, "CHE_BENCH_DISABLE_PLUGINS": "1"}
     )
     assert disabled.returncode == 0 and "warning" not in disabled.stderr
+
+
+def test_run_seeds_trains_an_ensemble_with_solo_results(tmp_path):
+    board, solo = tmp_path / "ensemble.jsonl", tmp_path / "solo.jsonl"
+    ensemble = che_bench("run", "--task", "parity_check", "--pe", "alibi", *SMOKE, "--seeds",
+                         "0-2", "--leaderboard", str(board), cwd=tmp_path)  # fmt: skip
+    assert ensemble.returncode == 0, ensemble.stderr
+    rows = [json.loads(line) for line in board.read_text().splitlines()]
+    assert [r["seed"] for r in rows] == [0, 1, 2] and {r["status"] for r in rows} == {"ok"}
+    single = che_bench("run", "--task", "parity_check", "--pe", "alibi", *SMOKE, "--seed", "1",
+                       "--leaderboard", str(solo), cwd=tmp_path)  # fmt: skip
+    assert single.returncode == 0, single.stderr
+    alone = json.loads(solo.read_text())
+    assert alone["run_key"] == rows[1]["run_key"]
+    assert alone["accuracy_by_length"] == rows[1]["accuracy_by_length"]
+    assert alone["final_loss"] == pytest.approx(rows[1]["final_loss"], rel=1e-6)
