@@ -175,8 +175,9 @@ def main(argv: list[str] | None = None) -> int:
         args.batch, args.steps, args.warmup = min(args.batch, 8), min(args.steps, 3), 2
         args.max_train_length = min(args.max_train_length, 10)
     print(
-        f"Target 7 on {name}: {args.task}, B = {args.batch}, N ~ U{{1..{args.max_train_length}}},"
-        f" {args.warmup} warm-up + {args.steps} timed steps per mode; torch {torch.__version__}"
+        f"Workload (target 7) on {name}: {args.task}, B = {args.batch}, "
+        f"N ~ U{{1..{args.max_train_length}}}, {args.warmup} warm-up + {args.steps} timed "
+        f"steps per mode; torch {torch.__version__}"
     )
     columns = " | ".join(f"{m} steps/s" for m in modes)
     header = f"| encoding | {columns} | best (x fp32) | loss fp32 / bf16 (last) | verdict |"

@@ -84,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         print("Target 5b (sampling <= 5% of a train step): SKIPPED (bench_generators.py missing)")
         return 0
     print(
-        f"Target 5b: median sampling time (bench_generators, B = {BATCH}, N ~ U{{1..40}}) vs "
+        f"Workload (target 5b): median sampling time (bench_generators, B = {BATCH}, "
+        f"N ~ U{{1..40}}) vs "
         f"median Trainer.train_step ({args.encoding}, B = {BATCH}, {args.steps} steps after "
         f"{args.warmup} warm-up, CPU, {torch.get_num_threads()} threads)"
     )

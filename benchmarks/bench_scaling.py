@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         encodings = list(REPRESENTATIVE)
     chunking = "off" if args.budget >= UNBOUNDED else f"budget {args.budget} bytes"
     print(
-        f"Target 8 workload: {TASK} (T = N + 1 tokens), batch {args.batch}, median of "
+        f"Workload (target 8): {TASK} (T = N + 1 tokens), batch {args.batch}, median of "
         f"{args.repeats}, query chunking {chunking}, CPU, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads; memory = peak RSS - RSS before evaluating",
         flush=True,

@@ -273,6 +273,21 @@ def test_encoder_equals_naive_twin(name, causal):
 
 
 @CAUSAL
+@pytest.mark.parametrize("name", ["dape-alibi", "dapev2-alibi", "dape-nope", "dapev2-rope"])
+def test_evaluation_equals_naive_twin(name, causal):
+    """No autograd: the in-place scores path, with and without query chunks."""
+    torch.manual_seed(0)
+    model = Encoder(3, 3, build_encoding(name, causal=causal)).double().eval()
+    x = torch.randint(0, 3, (2, 9), generator=gen(14))
+    with torch.no_grad():
+        got = [model(x, 4, query_chunk=chunk) for chunk in (None, 5, 1)]
+        model.encoding = ref.NaiveDAPE(model.encoding)
+        want = model(x, 4)
+    for out in got:
+        torch.testing.assert_close(out, want, atol=1e-10, rtol=1e-10)
+
+
+@CAUSAL
 @pytest.mark.parametrize("name", ["dape-alibi", "dapev2-alibi"])
 def test_full_encoding_matches_official_alibi_c(name, causal):
     """dape-alibi / dapev2-alibi scores vs AliBi_C / Alibi_DAPEV2 on q, k (j <= i if causal)."""

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from che_bench.encodings.base import Encoding, LayerContext
+from che_bench.encodings.base import ALL_ROWS, Encoding, LayerContext
 from che_bench.encodings.registry import ENCODINGS, EncodingEntry, OptionSpec
 from che_bench.errors import ConfigError, PluginError
 
@@ -94,16 +94,17 @@ def _hidden(a: Tensor, c: Tensor, keep: Tensor | None, w1: Tensor, kernel: int, 
     return x, F.leaky_relu_(h, SLOPE)
 
 
-def _forward(a, res, c, keep, w1, w2, b2, kernel: int) -> Tensor:
-    """a + res + f(a) block by block, with f(a) = fold(W₂·h) + b₂."""
-    out = a + (b2[:, None, None] if res is None else res + b2[:, None, None])
-    ws = _Workspace()
+def _forward(a, res, c, keep, w1, w2, b2, kernel: int, inplace: bool = False) -> Tensor:
+    """a + res + f(a) block by block (f(a) = fold(W₂·h) + b₂), into ``a`` itself if asked."""
+    shift = b2[:, None, None] if res is None else res + b2[:, None, None]
+    out, ws = (a if inplace else torch.empty_like(a)), _Workspace()
     for bs, rs in _blocks(a.shape[0], a.shape[2], a.shape[3]):
-        ab = a[bs, :, rs]
-        _, h = _hidden(ab, _rows(c, rs), _rows(keep, rs), w1, kernel, ws)
+        ab, ob = a[bs, :, rs], out[bs, :, rs]
+        _, h = _hidden(ab, _rows(c, rs), _rows(keep, rs), w1, kernel, ws)  # reads ab first
         m = len(h)
         y = torch.bmm(w2.expand(m, -1, -1), h, out=ws.take("y", (m, len(w2), h.shape[2]), a))
-        _fold_add(y.view(m, kernel, *ab.shape[1:]), kernel, 1, out[bs, :, rs])
+        torch.add(ab, _rows(shift, rs), out=ob)
+        _fold_add(y.view(m, kernel, *ab.shape[1:]), kernel, 1, ob)
     return out
 
 
@@ -154,15 +155,16 @@ class _Checkpointed(torch.autograd.Function):
         return grad_a, grad_res, grad_c, None, grad_w1, grad_w2, grad_b2, None
 
 
-def mix(a, res, c, keep, w1, w2, b2, kernel: int = 1) -> Tensor:
+def mix(a, res, c, keep, w1, w2, b2, kernel: int = 1, inplace: bool = False) -> Tensor:
     """a + res + f(a) for logits a [n, H, R, T] (res: batch-independent, or None).
 
     f(a) = fold(W₂·act(W₁ᴬ·unfold(a) + c)) + b₂, c = W₁ᴮ·B + b₁; V1 is K = 1 (no unfold).
+    ``inplace`` (honoured without autograd only) writes the result into ``a``.
     """
     tensors = (a, res, c, w1, w2, b2)
     if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors):
         return _Checkpointed.apply(a, res, c, keep, w1, w2, b2, kernel)
-    return _forward(a, res, c, keep, w1, w2, b2, kernel)
+    return _forward(a, res, c, keep, w1, w2, b2, kernel, inplace)
 
 
 class DAPEMixer(nn.Module):
@@ -259,7 +261,7 @@ class DAPE(Encoding):
         return self.base.logits(layer, ctx, q, k, rows)
 
     def prepare(self, layer, length, device, generator) -> LayerContext:
-        """The base's context plus everything batch-independent: c, the residual, the tril."""
+        """The base's context plus the batch-independent inputs of the mixer."""
         ctx = self.base.prepare(layer, length, device, generator)
         mixer = self.mixers[layer]
         w1b, b1, weights = mixer.split()
@@ -267,26 +269,35 @@ class DAPE(Encoding):
         keep = None
         if self.causal and self.version == 2:  # V2 convolves tril([A‖B])
             keep = torch.ones(length, length, device=device, dtype=b1.dtype).tril()
-        state = {"c": None, "res": None, "keep": keep, "weights": weights}
+        state = {"w1b": None, "b1": b1, "c_of": None, "res": None, "keep": keep, "w": weights}
         if self.form == "bias_only":  # A + (B + f(B)): no batch dimension at all
             state["res"] = mix(bias[None], None, b1[:, None, None], None, *weights)[0]
         elif self.form in ("concat_residual", "concat"):
-            state["c"] = mixer.batch_independent(w1b, b1, bias if keep is None else bias * keep)
+            state.update(w1b=w1b, c_of=bias if keep is None else bias * keep)
             state["res"] = bias if self.form == "concat_residual" else None
-        else:  # no_bias, add_residual: f sees one H-channel input
-            state["c"] = mixer.batch_independent(None, b1, None)
         ctx.cache["dape"] = state
         return ctx
 
-    def modify(self, layer, ctx, logits, q, rows):
-        """Scores for the query rows ``rows``: A + B + f(·) (exact under query chunking)."""
+    def modify(self, layer, ctx, logits, q, rows, inplace: bool = False):
+        """Scores for the query rows ``rows``: A + B + f(·) (exact under query chunking).
+
+        c = W₁ᴮ·B + b₁ is computed here for these rows only: batch-independent, once per
+        forward per layer in all, and never held for all T² pairs at once.
+        """
         state = ctx.cache["dape"]
         if self.form == "bias_only":
             return logits + state["res"][:, rows]
         if self.form == "add_residual":
-            logits = logits + ctx.bias[:, rows].to(logits.dtype)
-        res, c, keep = (_rows(state[k], rows) for k in ("res", "c", "keep"))
-        return mix(logits, res, c, keep, *state["weights"], self.kernel)
+            logits, inplace = logits + ctx.bias[:, rows].to(logits.dtype), True
+        c_of = _rows(state["c_of"], rows)
+        c = DAPEMixer.batch_independent(state["w1b"], state["b1"], c_of)
+        res, keep = _rows(state["res"], rows), _rows(state["keep"], rows)
+        return mix(logits, res, c, keep, *state["w"], self.kernel, inplace)
+
+    def scores(self, layer, ctx, q, k, rows=ALL_ROWS):
+        """logits then modify; the logits are a private temporary here, so evaluation
+        (no autograd) writes the scores into them instead of a second [b, H, R, T] tensor."""
+        return self.modify(layer, ctx, self.logits(layer, ctx, q, k, rows), q, rows, inplace=True)
 
     def extra_repr(self) -> str:
         return (
