@@ -2,8 +2,10 @@
 
 Run from the repository root::
 
-    python benchmarks/bench_dape.py            # full run (about 10 minutes on 2 cores)
+    python benchmarks/bench_dape.py            # full run: 30-40 min on 2 shared cores, most
+                                               # of it the naive evaluation (~2 min a pass)
     python benchmarks/bench_dape.py --quick    # smaller sizes, a smoke run of the script
+    python benchmarks/bench_dape.py --v2-eval  # also time and measure V2 evaluation
 
 Targets (each printed with PASS/FAIL):
 
@@ -17,6 +19,8 @@ Targets (each printed with PASS/FAIL):
    <= 1/5 of its peak memory. Memory is the growth of the resident set high-water mark
    (VmHWM in /proc/self/status) over one forward pass, in a fresh subprocess per variant:
    torch's CPU allocator returns large blocks to the OS, so this sees every tensor.
+   The plain base encoding is measured alongside: the model's own per-chunk score tensors
+   and FFN set a floor that every variant pays, and the "DAPE's share" rows subtract it.
 
 The naive variant is ``benchmarks/dape_reference.py``'s NaiveDAPE: the same parameters, the
 official formulation (tile B, concat, permute, MLP/conv, permute back), swapped into the

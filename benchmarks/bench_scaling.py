@@ -11,8 +11,8 @@ subprocess:
   evaluation's own working memory; the absolute peak is in the JSON output.
 
 The exponent is the least-squares slope of log(cost) against log(T) over the five lengths
-(2 = quadratic). Fixed per-call costs flatten it at short lengths, so the slope between the
-two longest lengths is printed too.
+(2 = quadratic). Fixed per-call costs and allocator granularity flatten it at short lengths,
+so a second fit over T >= 500 (``--tail``) is printed in parentheses.
 
     python benchmarks/bench_scaling.py                    # one encoding per family
     python benchmarks/bench_scaling.py --all              # every registered encoding
@@ -100,20 +100,28 @@ def slope(xs: list[float], ys: list[float]) -> float:
     return float(np.polyfit(lx, ly, 1)[0])
 
 
-def markdown(rows: list[dict[str, Any]], lengths: list[int]) -> str:
+def markdown(rows: list[dict[str, Any]], tail: int) -> str:
+    """One table: time and memory per T, exponents over all T and over T >= ``tail``."""
+    lengths = rows[0]["lengths"] if rows else []
     t_cols = " | ".join(f"time T={t} (s)" for t in lengths)
     m_cols = " | ".join(f"mem T={t} (MiB)" for t in lengths)
     header = (
-        f"| encoding | {t_cols} | time exponent (last pair) | {m_cols} "
-        f"| memory exponent (last pair) |"
+        f"| encoding | {t_cols} | time exponent: all (T>={tail}) | {m_cols} "
+        f"| memory exponent: all (T>={tail}) |"
     )
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for row in rows:
+        xs = row["lengths"]
+        big = [i for i, t in enumerate(xs) if t >= tail]
+        fits = {
+            key: (slope(xs, row[key]), slope([xs[i] for i in big], [row[key][i] for i in big]))
+            for key in ("seconds", "eval_mib")
+        }
         times = " | ".join(f"{s:.3g}" for s in row["seconds"])
         mems = " | ".join(f"{m:.0f}" for m in row["eval_mib"])
+        (ta, tt), (ma, mt) = fits["seconds"], fits["eval_mib"]
         lines.append(
-            f"| {row['encoding']} | {times} | {row['time_exp']:.2f} ({row['time_last']:.2f}) "
-            f"| {mems} | {row['mem_exp']:.2f} ({row['mem_last']:.2f}) |"
+            f"| {row['encoding']} | {times} | {ta:.2f} ({tt:.2f}) | {mems} | {ma:.2f} ({mt:.2f}) |"
         )
     return "\n".join(lines)
 
@@ -130,11 +138,16 @@ def main(argv: list[str] | None = None) -> int:
         "--budget", type=int, default=UNBOUNDED, help="max_memory bytes (default: no chunking)"
     )
     parser.add_argument("--quick", action="store_true", help="T = 100, 250, 500; 1 repeat")
+    parser.add_argument("--tail", type=int, default=500, help="second fit over T >= this")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument("--render", type=Path, help="only print the table of a saved --json")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         emit(worker(json.loads(args.worker)))
+        return 0
+    if args.render:
+        print(markdown(json.loads(args.render.read_text()), args.tail))
         return 0
     lengths = [int(t) for t in args.lengths.split(",")]
     if args.quick:
@@ -180,8 +193,6 @@ def main(argv: list[str] | None = None) -> int:
             "peak_mib": [p["peak_mib"] for p in points],
             "time_exp": slope(lengths, seconds),
             "mem_exp": slope(lengths, mems),
-            "time_last": slope(lengths[-2:], seconds[-2:]),
-            "mem_last": slope(lengths[-2:], mems[-2:]),
         }
         rows.append(row)
         print(
@@ -191,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     print()
-    print(markdown(rows, lengths))
+    print(markdown(rows, args.tail))
     print()
     verdict = "FAIL" if failed else "PASS"
     print(

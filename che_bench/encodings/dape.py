@@ -136,10 +136,10 @@ class _Checkpointed(torch.autograd.Function):
             grad_w1 += torch.bmm(dz, x.transpose(1, 2)).sum(0)
             if c.shape[-1] == 1:
                 grad_c += dz.sum((0, 2)).view_as(grad_c)
-            else:  # Σ over the block's samples: m adds beat a strided .sum(0) by 3x
-                gc = _rows(grad_c, rs)
-                for d in dz:
-                    gc += d.view_as(gc)
+            elif m == 1:
+                _rows(grad_c, rs).add_(dz[0].view(-1, *ab.shape[2:]))
+            else:  # Σ over the block's samples (all rows) as a GEMM: 3x faster than .sum(0)
+                grad_c.view(1, -1).addmm_(dz.new_ones(1, m), dz.view(m, -1))
             dx = torch.bmm(w1t.expand(m, -1, -1), dz, out=ws.take("dx", x.shape, a))
             ga = grad_a[bs, :, rs]
             if kernel == 1 and kb is None:  # residual + mixer path in one pass
@@ -191,7 +191,7 @@ class DAPEMixer(nn.Module):
 
     @staticmethod
     def batch_independent(w1b: Tensor | None, b1: Tensor, bias: Tensor | None) -> Tensor:
-        """c = W₁ᴮ·B + b₁ as [D, T, T] (b₁ as [D, 1, 1] without B), once per forward."""
+        """c = W₁ᴮ·B + b₁ as [D, R, T] for B's rows (b₁ as [D, 1, 1] without B)."""
         if w1b is None:
             return b1[:, None, None]
         if w1b.dim() == 2:
@@ -201,7 +201,13 @@ class DAPEMixer(nn.Module):
 
 
 class DAPE(Encoding):
-    """DAPE V1 (MLP over [A‖B]) or V2 ((1, K) convs over [A‖B]) wrapped around ``base``."""
+    """DAPE V1 (MLP over [A‖B]) or V2 ((1, K) convs over [A‖B]) wrapped around ``base``.
+
+    Every hook delegates to ``base``; ``prepare`` adds the mixer's batch-independent inputs
+    to the context and ``modify`` returns A + B + f([A‖B]) (form ``concat_residual``), or an
+    ablation form of §4.4, or A + f(A) (``no_bias``) for a base without a bias. Each layer
+    owns its :class:`DAPEMixer` in ``mixers``.
+    """
 
     description = "DAPE over a base encoding"
 
@@ -236,12 +242,8 @@ class DAPE(Encoding):
             for _ in range(self.dims.num_layers)
         )
         # The wrapper behaves like its base (per instance; generated classes also set them).
-        self.has_bias, self.absolute, self.randomized = (
-            base.has_bias,
-            base.absolute,
-            base.randomized,
-        )
-        self.content_dependent = True
+        self.has_bias, self.absolute = base.has_bias, base.absolute
+        self.randomized, self.content_dependent = base.randomized, True
         self.shift_invariant = base.shift_invariant and version == 1  # V2 pads the row ends
 
     @property
