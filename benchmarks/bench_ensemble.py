@@ -23,7 +23,9 @@ import time
 import warnings
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
+from che_bench.allocator import tune_allocator
 from che_bench.config import resolve
 from che_bench.encodings import list_encodings
 from che_bench.ensemble import batched_step, build_trainers
@@ -107,6 +109,30 @@ def why(task: str, encoding: str, seeds: int, device: torch.device, reps: int = 
         f"with no padding (all {seeds} seeds at N=20) batched runs at "
         f"{lock / same:.2f}x of per-member"
     )
+    flops, peak = step_flops(members[0]), matmul_peak(device)
+    print(
+        f"  roofline: a solo step at N=20 is {flops / 1e9:.2f} GFLOP, run at "
+        f"{flops / solo[1] / 1e9:.0f} GFLOP/s; this device's GEMM peak is {peak / 1e9:.0f} "
+        f"GFLOP/s, so even an ensemble with no cost but its FLOPs at peak is at most "
+        f"{solo[1] * peak / flops:.2f}x sequential"
+    )
+
+
+def step_flops(trainer) -> float:
+    """FLOPs of one training step, counted by torch (matmuls and convolutions)."""
+    with FlopCounterMode(display=False) as counter:
+        trainer.train_step()
+    return float(counter.get_total_flops())
+
+
+def matmul_peak(device: torch.device, reps: int = 20) -> float:
+    """Median FLOP/s of the model's largest GEMM shape ([B·T, d] @ [d, 4d]) at B·T = 5120."""
+    a = torch.randn(5120, 64, device=device)
+    b = torch.randn(64, 256, device=device)
+    for _ in range(3):
+        a @ b
+    seconds = statistics.median(timed(lambda: a @ b, device) for _ in range(reps))
+    return 2 * a.shape[0] * a.shape[1] * b.shape[1] / seconds
 
 
 def timed(fn, device: torch.device) -> float:
@@ -126,6 +152,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=5)
     args = parser.parse_args()
     torch.set_num_threads(2)
+    tune_allocator()  # as `che-bench run` does
     encodings = [e for e in args.encodings if e in list_encodings()]
     for missing in sorted(set(args.encodings) - set(encodings)):
         print(f"{missing}: SKIPPED (not a registered encoding)")

@@ -442,9 +442,11 @@ def verify(file: Path) -> None:
         sys.exit(1)
 
 
-from che_bench.cli_sweep import register  # noqa: E402
+from che_bench.cli_results import check, plot, report  # noqa: E402
+from che_bench.cli_sweep import sweep  # noqa: E402
 
-register(main)
+for _command in (sweep, report, plot, check):
+    main.add_command(_command)
 
 if __name__ == "__main__":
     main(prog_name="che-bench")

@@ -35,13 +35,20 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from che_bench.allocator import tune_allocator
 from che_bench.config import RunConfig
 from che_bench.encodings.base import Encoding, LayerContext
-from che_bench.errors import CheBenchError, ConfigError
-from che_bench.evaluate import evaluate
+from che_bench.errors import ConfigError
 from che_bench.generators import get_task
 from che_bench.model import Encoder, dropout
-from che_bench.runner import RunHooks, base_row, build_model, resolve_device
+from che_bench.runner import (
+    RunHooks,
+    base_row,
+    build_model,
+    failure_recorded,
+    finish_row,
+    resolve_device,
+)
 from che_bench.train import Progress, Trainer, TrainResult, to_device
 
 
@@ -319,40 +326,23 @@ def train_ensemble(
     check_configs(configs)
     hooks = hooks or RunHooks()
     started = time.perf_counter()
+    tune_allocator()
     torch_device = resolve_device(device)
     rows = [base_row(c, torch_device) for c in configs]
-    try:
+    results: list[TrainResult] = []
+    with failure_recorded(*rows):
         trainers = build_trainers(configs, torch_device, run_dir)
         if hooks.on_phase:
             hooks.on_phase("train")
         results = fit(trainers, hooks.on_train, batched=batched, on_resume=hooks.on_resume)
-    except CheBenchError:
-        raise
-    except Exception as exc:  # a failing model is a result, not a crash
-        for row in rows:
-            row.update(status="failed", error=f"{type(exc).__name__}: {exc}")
-            row["wall_time_s"] = round(time.perf_counter() - started, 3)
-        return rows
     shared = (time.perf_counter() - started) / len(configs)
+    if not results:
+        for row in rows:
+            row["wall_time_s"] = round(shared * len(configs), 3)
+        return rows
     for row, t, result in zip(rows, trainers, results):
         begun = time.perf_counter()
-        row.update(steps=result.steps, final_loss=result.final_loss, status=result.status)
-        row["error"] = result.error
-        if result.status == "ok":
-            if hooks.on_phase:
-                hooks.on_phase("evaluate")
-            try:
-                scores = evaluate(
-                    t.model, t.task, t.config, torch_device, max_memory=max_memory,
-                    progress=hooks.on_eval,
-                )  # fmt: skip
-                row["accuracy_by_length"] = {
-                    str(k): v for k, v in scores.accuracy_by_length.items()
-                }
-                row["score"] = scores.score
-            except CheBenchError:
-                raise
-            except Exception as exc:
-                row.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+        with failure_recorded(row):
+            finish_row(row, result, t, torch_device, max_memory, hooks)
         row["wall_time_s"] = round(shared + time.perf_counter() - begun, 3)
     return rows

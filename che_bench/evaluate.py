@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from che_bench.allocator import tune_allocator
 from che_bench.config import RunConfig
 from che_bench.generators import Task
 from che_bench.model import Encoder
@@ -85,7 +86,10 @@ def evaluate(
     lengths: range | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> EvalResult:
-    """Accuracy at every test length (``config.test_lengths`` unless ``lengths``)."""
+    """Accuracy at every test length (``config.test_lengths`` unless ``lengths``).
+
+    Tunes the process's allocator first (:func:`che_bench.allocator.tune_allocator`)."""
+    tune_allocator()
     lo, hi = config.test_lengths
     lengths = lengths or range(lo, hi + 1)
     budget = max_memory or available_memory(device) // 4

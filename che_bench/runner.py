@@ -5,9 +5,8 @@ from __future__ import annotations
 import contextlib
 import platform
 import time
-import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 import torch
 
 from che_bench import __version__
+from che_bench.allocator import tune_allocator
 from che_bench.config import RunConfig
 from che_bench.encodings import build_encoding
 from che_bench.errors import CheBenchError, ConfigError
@@ -24,7 +24,7 @@ from che_bench.generators import get_task
 from che_bench.leaderboard import SCHEMA_VERSION, append_row
 from che_bench.model import Encoder
 from che_bench.seeding import isolated_init_seed
-from che_bench.train import Progress, Trainer
+from che_bench.train import Progress, Trainer, TrainResult
 
 DEFAULT_LEADERBOARD = Path("leaderboards/local.jsonl")
 DEFAULT_RUN_DIR = Path("runs")
@@ -77,34 +77,56 @@ def execute(
     failing model: the row's status says ``failed`` or ``diverged``)."""
     hooks = hooks or RunHooks()
     started = time.perf_counter()
+    tune_allocator()
     torch_device = resolve_device(device)
     task = get_task(config.task)
     checkpoint = run_dir / config.run_key / "checkpoint.pt" if run_dir else None
     row = base_row(config, torch_device)
-    try:
+    with failure_recorded(row):
         model = build_model(config, torch_device)
         trainer = Trainer(model, task, config, torch_device, checkpoint)
         if hooks.on_phase:
             hooks.on_phase("train")
         result = trainer.run(hooks.on_train, on_resume=hooks.on_resume)
-        row.update(steps=result.steps, final_loss=result.final_loss, status=result.status)
-        row["error"] = result.error
-        if result.status == "ok":
-            if hooks.on_phase:
-                hooks.on_phase("evaluate")
-            scores = evaluate(
-                model, task, config, torch_device, max_memory=max_memory, progress=hooks.on_eval
-            )
-            row["accuracy_by_length"] = {str(k): v for k, v in scores.accuracy_by_length.items()}
-            row["score"] = scores.score
+        finish_row(row, result, trainer, torch_device, max_memory, hooks)
+    row["wall_time_s"] = round(time.perf_counter() - started, 3)
+    return row
+
+
+@contextlib.contextmanager
+def failure_recorded(*rows: dict[str, Any]) -> Iterator[None]:
+    """A model that raises is a result, not a crash: mark ``rows`` failed with the error.
+    User errors (:class:`CheBenchError`) still propagate."""
+    try:
+        yield
     except CheBenchError:
         raise
-    except Exception as exc:  # a failing model is a result, not a crash
-        row.update(status="failed", error=f"{type(exc).__name__}: {exc}")
-        row["traceback"] = traceback.format_exc(limit=8)
-    row["wall_time_s"] = round(time.perf_counter() - started, 3)
-    row.pop("traceback", None)
-    return row
+    except Exception as exc:
+        for row in rows:
+            row.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+
+
+def finish_row(
+    row: dict[str, Any],
+    result: TrainResult,
+    trainer: Trainer,
+    device: torch.device,
+    max_memory: int | None,
+    hooks: RunHooks,
+) -> None:
+    """Record ``result`` in ``row``; if it trained, evaluate the model and record the scores."""
+    row.update(steps=result.steps, final_loss=result.final_loss, status=result.status)
+    row["error"] = result.error
+    if result.status != "ok":
+        return
+    if hooks.on_phase:
+        hooks.on_phase("evaluate")
+    scores = evaluate(
+        trainer.model, trainer.task, trainer.config, device,
+        max_memory=max_memory, progress=hooks.on_eval,
+    )  # fmt: skip
+    row["accuracy_by_length"] = {str(k): v for k, v in scores.accuracy_by_length.items()}
+    row["score"] = scores.score
 
 
 def base_row(config: RunConfig, device: torch.device) -> dict[str, Any]:

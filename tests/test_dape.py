@@ -20,12 +20,13 @@ from che_bench.encodings import (
     Encoding,
     ModelDims,
     build_encoding,
+    dape_mixer,
     get_encoding,
     list_encodings,
     register_encoding,
 )
-from che_bench.encodings import dape as dape_module
-from che_bench.encodings.dape import DAPE, mix
+from che_bench.encodings.dape import DAPE
+from che_bench.encodings.dape_mixer import mix
 from che_bench.errors import ConfigError
 from che_bench.model import Encoder, count_parameters
 
@@ -135,14 +136,14 @@ def test_v2_matches_official_logits_and_grads(form, kernel, causal):
 def test_internal_blocks_match_official(version, causal, monkeypatch):
     """Tiny blocks: both blocking modes (sample groups, row slices) and ragged edges."""
     for pairs in (7, 40, 300):
-        monkeypatch.setattr(dape_module, "BLOCK_PAIRS", pairs)
+        monkeypatch.setattr(dape_mixer, "BLOCK_PAIRS", pairs)
         check_against_oracle(wrapped(version, causal), batch=3, length=9)
 
 
 @pytest.mark.parametrize("kernel", [1, 3])
 def test_checkpointed_backward_passes_gradcheck(kernel, monkeypatch):
     """The hand-written recomputing backward, on a tiny problem split into blocks."""
-    monkeypatch.setattr(dape_module, "BLOCK_PAIRS", 10)
+    monkeypatch.setattr(dape_mixer, "BLOCK_PAIRS", 10)
     g = gen(13)
 
     def rand(*shape):
@@ -153,7 +154,7 @@ def test_checkpointed_backward_passes_gradcheck(kernel, monkeypatch):
     inputs = (rand(2, heads, length, length), rand(heads, length, length))
     inputs += (rand(hidden, length, length), keep, rand(hidden, kernel * heads))
     inputs += (rand(kernel * heads, hidden), rand(heads), kernel)
-    assert torch.autograd.gradcheck(dape_module._Checkpointed.apply, inputs)
+    assert torch.autograd.gradcheck(dape_mixer._Checkpointed.apply, inputs)
 
 
 # -- structural properties (spec §8) ----------------------------------------------------------

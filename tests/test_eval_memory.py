@@ -13,13 +13,14 @@ import pytest
 import torch
 
 from che_bench.config import resolve
+from che_bench.encodings import list_encodings
 from che_bench.evaluate import evaluate, query_chunk_for
 from che_bench.generators import get_task
 from che_bench.runner import build_model
 from che_bench.seeding import torch_generator
 
-#: One per mechanism: none, bias, content-dependent logits, CoPE, randomized, DAPE V1/V2.
-ENCODINGS = ["nope", "alibi", "relative", "cope", "rand-rope", "dape-kerple", "dapev2-kerple"]
+#: Every registered encoding, plugins included: chunking must be exact for all of them.
+ENCODINGS = list_encodings()
 CPU = torch.device("cpu")
 UNBOUNDED = 2**62
 

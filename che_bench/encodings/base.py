@@ -108,7 +108,7 @@ class Encoding(nn.Module):
 
     def logits(self, layer: int, ctx: LayerContext, q: Tensor, k: Tensor, rows: slice) -> Tensor:
         """Scaled logits A [B, H, rows, T] for the query rows ``rows``."""
-        return torch.matmul(q[:, :, rows], k.transpose(-1, -2)) / math.sqrt(q.shape[-1])
+        return torch.matmul(q[:, :, rows], k.transpose(-1, -2)).div_(math.sqrt(q.shape[-1]))
 
     def modify(
         self, layer: int, ctx: LayerContext, logits: Tensor, q: Tensor, rows: slice
@@ -123,7 +123,16 @@ class Encoding(nn.Module):
         self, layer: int, ctx: LayerContext, q: Tensor, k: Tensor, rows: slice = ALL_ROWS
     ) -> Tensor:
         """logits then modify, for q and k already passed through :meth:`qk`."""
-        return self.modify(layer, ctx, self.logits(layer, ctx, q, k, rows), q, rows)
+        logits = self.logits(layer, ctx, q, k, rows)
+        kind, bias = type(self), ctx.bias
+        if (
+            kind.logits is Encoding.logits  # A is a fresh temporary: add B into it
+            and kind.modify is Encoding.modify
+            and bias is not None
+            and bias.dtype == logits.dtype
+        ):
+            return logits.add_(bias[:, rows])
+        return self.modify(layer, ctx, logits, q, rows)
 
     def extra_repr(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())

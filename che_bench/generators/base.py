@@ -105,6 +105,40 @@ class Task(ABC):
         return f"<task {self.name} ({self.level})>"
 
 
+class TerminatedBitsTask(Task):
+    """A task whose answer is bits followed by a terminator ``$`` (id 2)."""
+
+    output_size = 3
+    output_symbols = ("0", "1", "$")
+
+    @property
+    def chance(self) -> float:
+        """50%, as the papers quote (spec §2): the answer is bits, 2 only terminates it."""
+        return 0.5
+
+
+class UniformInputTask(Task):
+    """Inputs are N tokens uniform on ``0..input_size-1``, labelled by ``targets_for``."""
+
+    def _sample(self, rng: np.random.Generator, batch_size: int, length: int) -> Batch:
+        inputs = rng.integers(0, self.input_size, size=(batch_size, length))
+        return Batch(inputs, *self.targets_for(inputs))
+
+
+class SameVocabularyTask(UniformInputTask):
+    """A string transduction over one vocabulary of ``vocab_size`` tokens, output as long as
+    the input."""
+
+    def __init__(self, vocab_size: int = 2) -> None:
+        self.vocab_size = int(vocab_size)
+        if self.vocab_size < 1:
+            raise ConfigError(f"{self.name}: vocab_size must be >= 1, got {vocab_size}")
+        self.input_size = self.output_size = self.vocab_size
+
+    def output_length(self, length: int) -> int:
+        return length
+
+
 def _decode(ids: np.ndarray, symbols: tuple[str, ...] | None) -> str:
     if symbols is None:
         return "".join(str(int(i)) for i in ids)

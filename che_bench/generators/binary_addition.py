@@ -30,7 +30,7 @@ from che_bench.generators._common import (
     split_binary_operands,
     terminated_le,
 )
-from che_bench.generators.base import Batch, Task
+from che_bench.generators.base import Batch, Task, TerminatedBitsTask
 
 TERMINATOR = 2
 
@@ -44,21 +44,14 @@ def targets_for(inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @register_task
-class BinaryAddition(Task):
+class BinaryAddition(TerminatedBitsTask):
     """Binary Addition."""
 
     name = "binary_addition"
     level = "cs"
     input_size = 3
-    output_size = 3
     description = "The sum of two little-endian binary numbers, in LE bits, then a terminator."
     input_symbols = ("0", "1", "+")
-    output_symbols = ("0", "1", "$")
-
-    @property
-    def chance(self) -> float:
-        """50%, as the papers quote (spec §2): the answer is bits, 2 only terminates it."""
-        return 0.5
 
     def output_length(self, length: int) -> int:
         return length + 1

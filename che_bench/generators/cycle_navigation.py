@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from che_bench.generators import register_task
-from che_bench.generators.base import Batch, Task
+from che_bench.generators.base import Task, UniformInputTask
 
 CYCLE_LENGTH = 5
 
@@ -33,7 +33,7 @@ def targets_for(inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @register_task
-class CycleNavigation(Task):
+class CycleNavigation(UniformInputTask):
     """Cycle Navigation: final position of a -1/0/+1 walk on a cycle of length 5."""
 
     name = "cycle_navigation"
@@ -48,7 +48,3 @@ class CycleNavigation(Task):
 
     def targets_for(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return targets_for(inputs)
-
-    def _sample(self, rng: np.random.Generator, batch_size: int, length: int) -> Batch:
-        inputs = rng.integers(0, 3, size=(batch_size, length))
-        return Batch(inputs, *targets_for(inputs))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from che_bench.generators import register_task
-from che_bench.generators.base import Batch, Task
+from che_bench.generators.base import SameVocabularyTask, Task
 
 
 def targets_for(inputs: np.ndarray, duplication: int = 2) -> tuple[np.ndarray, np.ndarray]:
@@ -25,7 +25,7 @@ def targets_for(inputs: np.ndarray, duplication: int = 2) -> tuple[np.ndarray, n
 
 
 @register_task
-class DuplicateString(Task):
+class DuplicateString(SameVocabularyTask):
     """Duplicate String."""
 
     name = "duplicate_string"
@@ -35,16 +35,11 @@ class DuplicateString(Task):
     description = "The input string written twice (ww)."
 
     def __init__(self, vocab_size: int = 2, duplication: int = 2) -> None:
-        self.vocab_size = int(vocab_size)
+        super().__init__(vocab_size)
         self.duplication = int(duplication)
-        self.input_size = self.output_size = self.vocab_size
 
     def output_length(self, length: int) -> int:
         return self.duplication * length
 
     def targets_for(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return targets_for(inputs, self.duplication)
-
-    def _sample(self, rng: np.random.Generator, batch_size: int, length: int) -> Batch:
-        inputs = rng.integers(0, self.vocab_size, size=(batch_size, length))
-        return Batch(inputs, *targets_for(inputs, self.duplication))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from che_bench.generators import register_task
-from che_bench.generators.base import Batch, Task
+from che_bench.generators.base import Task, UniformInputTask
 
 
 def targets_for(inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -27,7 +27,7 @@ def targets_for(inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @register_task
-class EvenPairs(Task):
+class EvenPairs(UniformInputTask):
     """Even Pairs: parity of the number of adjacent unequal pairs."""
 
     name = "even_pairs"
@@ -41,7 +41,3 @@ class EvenPairs(Task):
 
     def targets_for(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return targets_for(inputs)
-
-    def _sample(self, rng: np.random.Generator, batch_size: int, length: int) -> Batch:
-        inputs = rng.integers(0, 2, size=(batch_size, length))
-        return Batch(inputs, *targets_for(inputs))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from che_bench.generators import register_task
-from che_bench.generators.base import Batch, Task
+from che_bench.generators.base import SameVocabularyTask, Task
 
 
 def targets_for(inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -28,7 +28,7 @@ def targets_for(inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @register_task
-class OddsFirst(Task):
+class OddsFirst(SameVocabularyTask):
     """Odds First."""
 
     name = "odds_first"
@@ -37,16 +37,5 @@ class OddsFirst(Task):
     output_size = 2
     description = "Tokens at odd positions (0-indexed) first, then tokens at even positions."
 
-    def __init__(self, vocab_size: int = 2) -> None:
-        self.vocab_size = int(vocab_size)
-        self.input_size = self.output_size = self.vocab_size
-
-    def output_length(self, length: int) -> int:
-        return length
-
     def targets_for(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return targets_for(inputs)
-
-    def _sample(self, rng: np.random.Generator, batch_size: int, length: int) -> Batch:
-        inputs = rng.integers(0, self.vocab_size, size=(batch_size, length))
-        return Batch(inputs, *targets_for(inputs))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from che_bench.generators import register_task
-from che_bench.generators.base import Batch, Task
+from che_bench.generators.base import Task, UniformInputTask
 
 
 def targets_for(inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -25,7 +25,7 @@ def targets_for(inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @register_task
-class ParityCheck(Task):
+class ParityCheck(UniformInputTask):
     """Parity Check: the number of ones mod 2."""
 
     name = "parity_check"
@@ -39,7 +39,3 @@ class ParityCheck(Task):
 
     def targets_for(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return targets_for(inputs)
-
-    def _sample(self, rng: np.random.Generator, batch_size: int, length: int) -> Batch:
-        inputs = rng.integers(0, 2, size=(batch_size, length))
-        return Batch(inputs, *targets_for(inputs))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from che_bench.generators import register_task
-from che_bench.generators.base import Batch, Task
+from che_bench.generators.base import SameVocabularyTask, Task
 
 
 def targets_for(inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -24,7 +24,7 @@ def targets_for(inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @register_task
-class ReverseString(Task):
+class ReverseString(SameVocabularyTask):
     """Reverse String."""
 
     name = "reverse_string"
@@ -33,16 +33,5 @@ class ReverseString(Task):
     output_size = 2
     description = "The input string reversed."
 
-    def __init__(self, vocab_size: int = 2) -> None:
-        self.vocab_size = int(vocab_size)
-        self.input_size = self.output_size = self.vocab_size
-
-    def output_length(self, length: int) -> int:
-        return length
-
     def targets_for(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return targets_for(inputs)
-
-    def _sample(self, rng: np.random.Generator, batch_size: int, length: int) -> Batch:
-        inputs = rng.integers(0, self.vocab_size, size=(batch_size, length))
-        return Batch(inputs, *targets_for(inputs))

@@ -24,7 +24,7 @@ import numpy as np
 
 from che_bench.generators import register_task
 from che_bench.generators._common import random_bits
-from che_bench.generators.base import Batch, Task
+from che_bench.generators.base import Batch, Task, TerminatedBitsTask
 
 POP, PUSH0, PUSH1 = 2, 3, 4
 TERMINATOR = 2
@@ -59,21 +59,14 @@ def targets_for(inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @register_task
-class StackManipulation(Task):
+class StackManipulation(TerminatedBitsTask):
     """Stack Manipulation."""
 
     name = "stack_manipulation"
     level = "dcf"
     input_size = 5
-    output_size = 3
     description = "The final stack after POP/PUSH actions, top to bottom, then a terminator."
     input_symbols = ("0", "1", "POP", "PUSH0", "PUSH1")
-    output_symbols = ("0", "1", "$")
-
-    @property
-    def chance(self) -> float:
-        """50%, as the papers quote (spec §2): the answer is bits, 2 only terminates it."""
-        return 0.5
 
     def output_length(self, length: int) -> int:
         return length + 1
