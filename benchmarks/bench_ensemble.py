@@ -22,10 +22,12 @@ import statistics
 import time
 import warnings
 
+import che_bench  # noqa: F401  (first: it sets the allocator flag torch reads at start-up)
+
+# isort: split
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from che_bench.allocator import tune_allocator
 from che_bench.config import resolve
 from che_bench.encodings import list_encodings
 from che_bench.ensemble import batched_step, build_trainers
@@ -152,7 +154,6 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=5)
     args = parser.parse_args()
     torch.set_num_threads(2)
-    tune_allocator()  # as `che-bench run` does
     encodings = [e for e in args.encodings if e in list_encodings()]
     for missing in sorted(set(args.encodings) - set(encodings)):
         print(f"{missing}: SKIPPED (not a registered encoding)")

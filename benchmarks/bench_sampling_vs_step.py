@@ -26,9 +26,11 @@ from pathlib import Path
 # (subprocesses inherit it).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+import che_bench  # noqa: F401  (first: it sets the allocator flag torch reads at start-up)
+
+# isort: split
 import torch
 
-from che_bench.allocator import tune_allocator
 from che_bench.config import resolve
 from che_bench.generators import TASKS, get_task, list_tasks
 from che_bench.runner import build_model
@@ -78,7 +80,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="sampling repeats (x40 batches)")
     parser.add_argument("--quick", action="store_true", help="3 tasks, 10 steps")
     args = parser.parse_args(argv)
-    tune_allocator()  # as `che-bench run` does
     names = args.tasks or [n for n in list_tasks() if TASKS.origin(n) == "che_bench"]
     if args.quick:
         names, args.steps, args.repeats = names[:3], 10, 3

@@ -35,7 +35,6 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from che_bench.allocator import tune_allocator
 from che_bench.config import RunConfig
 from che_bench.encodings.base import Encoding, LayerContext
 from che_bench.errors import ConfigError
@@ -326,7 +325,6 @@ def train_ensemble(
     check_configs(configs)
     hooks = hooks or RunHooks()
     started = time.perf_counter()
-    tune_allocator()
     torch_device = resolve_device(device)
     rows = [base_row(c, torch_device) for c in configs]
     results: list[TrainResult] = []

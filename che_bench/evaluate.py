@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from che_bench.allocator import tune_allocator
 from che_bench.config import RunConfig
 from che_bench.generators import Task
 from che_bench.model import Encoder
@@ -86,10 +85,7 @@ def evaluate(
     lengths: range | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> EvalResult:
-    """Accuracy at every test length (``config.test_lengths`` unless ``lengths``).
-
-    Tunes the process's allocator first (:func:`che_bench.allocator.tune_allocator`)."""
-    tune_allocator()
+    """Accuracy at every test length (``config.test_lengths`` unless ``lengths``)."""
     lo, hi = config.test_lengths
     lengths = lengths or range(lo, hi + 1)
     budget = max_memory or available_memory(device) // 4

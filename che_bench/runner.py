@@ -15,7 +15,6 @@ from typing import Any
 import torch
 
 from che_bench import __version__
-from che_bench.allocator import tune_allocator
 from che_bench.config import RunConfig
 from che_bench.encodings import build_encoding
 from che_bench.errors import CheBenchError, ConfigError
@@ -77,7 +76,6 @@ def execute(
     failing model: the row's status says ``failed`` or ``diverged``)."""
     hooks = hooks or RunHooks()
     started = time.perf_counter()
-    tune_allocator()
     torch_device = resolve_device(device)
     task = get_task(config.task)
     checkpoint = run_dir / config.run_key / "checkpoint.pt" if run_dir else None
