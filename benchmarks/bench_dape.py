@@ -6,7 +6,7 @@ Run from the repository root::
                                                # of it the naive evaluation (~2 min a pass)
     python benchmarks/bench_dape.py --quick    # smaller sizes, a smoke run of the script
     python benchmarks/bench_dape.py --v2-eval  # also time and measure V2 evaluation
-    python benchmarks/bench_dape.py --default-malloc --skip-eval   # training, glibc defaults
+    python benchmarks/bench_dape.py --skip-eval   # exactness and training only
 
 Targets (each printed with PASS/FAIL):
 
@@ -24,12 +24,6 @@ Targets (each printed with PASS/FAIL):
    torch's CPU allocator returns large blocks to the OS, so this sees every tensor.
    The plain base encoding is measured alongside: the model's own per-chunk score tensors
    and FFN set a floor that every variant pays, and the "DAPE's share" rows subtract it.
-
-Allocator: like ``che-bench run``, every variant runs with PyTorch's huge-page allocation
-for large tensors (``che_bench.allocator``). ``--default-malloc`` keeps 4 KiB pages, the
-setting the issue's naive figures were taken in: every large temporary is then faulted in
-page by page, which costs the naive formulation (many large temporaries) more than the
-production one.
 
 The naive variant is ``benchmarks/dape_reference.py``'s NaiveDAPE: the same parameters, the
 official formulation (tile B, concat, permute, MLP/conv, permute back), swapped into the
@@ -54,15 +48,9 @@ LOAD_AT_START = float(pathlib.Path("/proc/loadavg").read_text().split()[0])
 if LOAD_AT_START > 1.0 and "OMP_WAIT_POLICY" not in os.environ:
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
-if "--default-malloc" in sys.argv:
-    os.environ["CHE_BENCH_DEFAULT_MALLOC"] = "1"
-
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import che_bench  # noqa: E402,F401  (first: it sets the allocator flag torch reads at start-up)
-
-# isort: split
 import torch  # noqa: E402
 
 from benchmarks.dape_reference import NaiveDAPE, official_v1, official_v2  # noqa: E402
@@ -171,7 +159,6 @@ def peak_memory(variant: str, args) -> int:
     """Peak RSS growth (bytes) of one eval forward, measured in a fresh subprocess."""
     cmd = [sys.executable, __file__, "--child-mem", variant, "--eval-batch", str(args.eval_batch)]
     cmd += ["--eval-input", str(args.eval_input), "--chunk", str(args.chunk)]
-    cmd += ["--default-malloc"] if args.default_malloc else []
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT).stdout
     return json.loads(out.strip().splitlines()[-1])["peak_bytes"]
 
@@ -205,9 +192,6 @@ def main() -> None:
     parser.add_argument("--eval-input", type=int, default=500)
     parser.add_argument("--chunk", type=int, default=125, help="query chunk for evaluation")
     parser.add_argument("--v2-eval", action="store_true", help="also time V2 evaluation")
-    parser.add_argument(
-        "--default-malloc", action="store_true", help="no huge pages (CHE_BENCH_DEFAULT_MALLOC=1)"
-    )
     parser.add_argument("--skip-eval", action="store_true", help="exactness and training only")
     parser.add_argument("--child-mem", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -222,8 +206,7 @@ def main() -> None:
     policy = os.environ.get("OMP_WAIT_POLICY", "default")
     print(
         f"torch {torch.__version__}, {THREADS} threads, OMP_WAIT_POLICY={policy}, "
-        f"load average {LOAD_AT_START:.2f} at start, base encoding {base!r}, "
-        f"{che_bench.allocator.FLAG}={os.environ.get(che_bench.allocator.FLAG, 'unset')}",
+        f"load average {LOAD_AT_START:.2f} at start, base encoding {base!r}",
         flush=True,
     )
     if base != "kerple":

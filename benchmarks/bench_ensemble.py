@@ -22,9 +22,6 @@ import statistics
 import time
 import warnings
 
-import che_bench  # noqa: F401  (first: it sets the allocator flag torch reads at start-up)
-
-# isort: split
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 

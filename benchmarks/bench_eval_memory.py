@@ -52,10 +52,6 @@ from typing import Any
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
-
-import che_bench  # noqa: F401  (first: it sets the allocator flag torch reads at start-up)
-
-# isort: split
 import torch
 
 from che_bench.config import resolve

@@ -42,9 +42,6 @@ from pathlib import Path
 # (subprocesses inherit it).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import che_bench  # noqa: F401  (first: it sets the allocator flag torch reads at start-up)
-
-# isort: split
 import torch
 from torch import nn
 

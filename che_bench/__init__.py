@@ -10,10 +10,6 @@ Public API::
 
 __version__ = "0.1.0"
 
-from che_bench.allocator import enable_huge_pages  # noqa: E402  (before torch is imported)
-
-enable_huge_pages()
-
 from che_bench.config import RunConfig, resolve  # noqa: E402
 from che_bench.encodings import build_encoding, get_encoding, list_encodings  # noqa: E402
 from che_bench.generators import Batch, Task, get_task, list_tasks  # noqa: E402
