@@ -5,6 +5,7 @@ Every user mistake ends as one line on stderr and exit code 2, never a traceback
 
 from __future__ import annotations
 
+import math
 import sys
 import warnings
 from pathlib import Path
@@ -46,8 +47,8 @@ def parse_size(text: str | None) -> int | None:
         raise ConfigError(
             f"--max-memory: expected a size like 2GB or 512MB, got {text!r}"
         ) from None
-    if value <= 0:
-        raise ConfigError(f"--max-memory must be positive, got {text!r}")
+    if not math.isfinite(value) or value < 1:
+        raise ConfigError(f"--max-memory must be a positive number of bytes, got {text!r}")
     return int(value)
 
 

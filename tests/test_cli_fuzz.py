@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from che_bench.cli import main, parse_pe_options, parse_seeds, parse_size
@@ -36,6 +36,11 @@ def test_parse_seeds_ranges_are_inclusive(lo, hi):
 
 @FAST
 @given(text)
+@example("NAN")
+@example("inf")
+@example("-infGB")
+@example("0.5")
+@example("1e400")
 def test_parse_size_is_positive_bytes_or_a_user_error(raw):
     try:
         size = parse_size(raw)
