@@ -13,7 +13,7 @@ import click
 
 from che_bench.cli_sweep import (
     DEFAULT_LEADERBOARD,
-    build_executor,
+    ExecutorChoice,
     plan_shape,
     run_configs,
     say,
@@ -184,11 +184,7 @@ def check(
     k: float,
     loss_rtol: float,
     two_sided: bool,
-    executor: str | None,
-    jobs: int | None,
-    address: str | None,
-    cpus_per_run: float,
-    gpus_per_run: float | None,
+    executor: ExecutorChoice,
 ) -> None:
     """Re-run the smoke grid a baseline describes and fail on per-slice regressions.
 
@@ -212,9 +208,7 @@ def check(
             raise ConfigError(f"no leaderboard at {leaderboard}")
         current = lib.rows_by_key(read_rows(leaderboard).rows)
     else:
-        runner = build_executor(
-            executor or "local", jobs, "cpu", None, address, cpus_per_run, gpus_per_run
-        )
+        runner = executor.build("cpu", None)
         say(
             f"check: {len(configs)} runs ({plan_shape(configs)}) from "
             f"{grid or baseline} on {runner.describe()}",

@@ -7,9 +7,11 @@ without an import cycle (also under ``python -m che_bench.cli``).
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -83,29 +85,35 @@ def run_line(row: dict[str, Any], prefix: str = "") -> str:
     return f"{prefix} [red]{row['status'].upper():<8}[/] {what}  {error}"
 
 
-def build_executor(
-    name: str,
-    jobs: int | None,
-    device: str,
-    run_dir: Path | None,
-    address: str | None,
-    cpus: float,
-    gpus: float | None,
-):
-    from che_bench.executors import make_executor
-    from che_bench.runner import resolve_device
+@dataclass(frozen=True)
+class ExecutorChoice:
+    """The executor flags that ``sweep`` and ``check`` share (see ``executor_options``)."""
 
-    if name != "ray":  # workers run here: settle "auto" and reject a missing GPU up front
-        device = str(resolve_device(device))
-    return make_executor(
-        name,
-        jobs=jobs,
-        device=device,
-        run_dir=run_dir,
-        address=address,
-        cpus_per_run=cpus,
-        gpus_per_run=gpus,
-    )
+    name: str | None
+    jobs: int | None
+    address: str | None
+    cpus_per_run: float
+    gpus_per_run: float | None
+
+    def build(
+        self, device: str, run_dir: Path | None, *, name: str = "local", jobs: int | None = None
+    ):
+        """The executor; ``name`` and ``jobs`` are fallbacks (a sweep file's) for the flags."""
+        from che_bench.executors import make_executor
+        from che_bench.runner import resolve_device
+
+        name = self.name or name
+        if name != "ray":  # workers run here: settle "auto" and reject a missing GPU up front
+            device = str(resolve_device(device))
+        return make_executor(
+            name,
+            jobs=self.jobs or jobs,
+            device=device,
+            run_dir=run_dir,
+            address=self.address,
+            cpus_per_run=self.cpus_per_run,
+            gpus_per_run=self.gpus_per_run,
+        )
 
 
 def run_configs(
@@ -149,9 +157,17 @@ executor_options = [
 
 
 def with_executor_options(func):
+    """Add the executor flags to a command; it receives them as one ``ExecutorChoice``."""
+
+    @functools.wraps(func)
+    def command(**kwargs):
+        flags = [kwargs.pop(k) for k in ("executor", "jobs", "address")]
+        flags += [kwargs.pop("cpus_per_run"), kwargs.pop("gpus_per_run")]
+        return func(executor=ExecutorChoice(*flags), **kwargs)
+
     for option in reversed(executor_options):
-        func = option(func)
-    return func
+        command = option(command)
+    return command
 
 
 @click.command()
@@ -206,11 +222,7 @@ def sweep(
     device: str | None,
     run_dir: Path,
     dry_run: bool,
-    executor: str | None,
-    jobs: int | None,
-    address: str | None,
-    cpus_per_run: float,
-    gpus_per_run: float | None,
+    executor: ExecutorChoice,
 ) -> None:
     """Run every task × encoding × lr × seed of a grid; skip runs already in the leaderboard.
 
@@ -237,14 +249,8 @@ def sweep(
         spec.overrides["steps"] = steps
     configs = expand(spec)
     todo = pending(configs, leaderboard)
-    runner = build_executor(
-        executor or spec.executor or "local",
-        jobs or spec.jobs,
-        device or spec.device or "auto",
-        run_dir,
-        address,
-        cpus_per_run,
-        gpus_per_run,
+    runner = executor.build(
+        device or spec.device or "auto", run_dir, name=spec.executor or "local", jobs=spec.jobs
     )
     say(
         f"sweep: {len(configs)} runs ({plan_shape(configs)}); {len(configs) - len(todo)} already "
