@@ -152,7 +152,7 @@ def test_checkpointed_backward_passes_gradcheck(kernel, monkeypatch):
     heads, hidden, length = 2, 3, 5
     keep = None if kernel == 1 else torch.ones(length, length, dtype=torch.float64).tril()
     inputs = (rand(2, heads, length, length), rand(heads, length, length))
-    inputs += (rand(hidden, length, length), keep, rand(hidden, kernel * heads))
+    inputs += (rand(length, length, hidden), keep, rand(hidden, kernel * heads))
     inputs += (rand(kernel * heads, hidden), rand(heads), kernel)
     assert torch.autograd.gradcheck(dape_mixer._Checkpointed.apply, inputs)
 
@@ -209,7 +209,7 @@ def test_split_first_layer_equals_naive_concat(version):
     bias = enc.base.bias(LAYER, 10, CPU, None)
     w1b, b1, weights = mixer.split()
     c = mixer.batch_independent(w1b, b1, bias)  # W1^B·B + b1, no batch axis
-    assert c.shape[0] == enc.hidden and c.dim() == 3
+    assert c.shape[-1] == enc.hidden and c.dim() == 3
     split = mix(logits, None, c, None, *weights, enc.kernel) - logits
     joined = torch.cat((logits, bias.expand(2, -1, -1, -1)), dim=1)
     if version == 1:

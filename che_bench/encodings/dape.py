@@ -99,7 +99,7 @@ class DAPE(Encoding):
             keep = torch.ones(length, length, device=device, dtype=b1.dtype).tril()
         state = {"w1b": None, "b1": b1, "c_of": None, "res": None, "keep": keep, "w": weights}
         if self.form == "bias_only":  # A + (B + f(B)): no batch dimension at all
-            state["res"] = mix(bias[None], None, b1[:, None, None], None, *weights)[0]
+            state["res"] = mix(bias[None], None, b1, None, *weights)[0]
         elif self.form in ("concat_residual", "concat"):
             state.update(w1b=w1b, c_of=bias if keep is None else bias * keep)
             state["res"] = bias if self.form == "concat_residual" else None

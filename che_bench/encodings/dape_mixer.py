@@ -2,9 +2,10 @@
 
 Zheng et al., NeurIPS 2024 (arXiv 2405.14722) and arXiv 2410.04798; spec ``encodings.md`` §7.
 W₁·[A‖B] + b₁ = W₁ᴬ·A + c with c = W₁ᴮ·B + b₁ computed once per forward (B is never tiled);
-heads stay the channel axis and a (1, K) conv is one GEMM over K shifted copies of A; the
-mixer runs over cache-sized blocks with reused buffers; backward recomputes each block's
-hidden layer instead of storing it (:class:`_Checkpointed`).
+heads stay the logits' channel axis and a (1, K) conv is one GEMM over K shifted copies of
+A; the hidden layer is pairs-major (its D channels innermost); the mixer runs over
+cache-sized blocks with reused buffers; backward recomputes each block's hidden layer
+instead of storing it (:class:`_Checkpointed`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ SLOPE = 0.01  # LeakyReLU negative slope (the PyTorch default, as in the officia
 BLOCK_PAIRS = 1 << 15  # (i, j) pairs per block (measured: 16K-64K is flat on CPU)
 
 
-# -- kernels: a, out [n, H, R, T]; c [D, R, T] or [D, 1, 1]; W₁ᴬ [D, K·H]; W₂ [K·H, D] ----------
+# -- kernels: a, out [n, H, R, T]; c [R, T, D] or [D]; W₁ᴬ [D, K·H]; W₂ [K·H, D] -------------
 def _taps(kernel: int, sign: int, length: int):
     """(tap k, destination keys, source keys) for the shift s = sign·(k − K//2)."""
     for k in range(kernel):
@@ -70,27 +71,37 @@ def rows_of(t: Tensor | None, rows: slice) -> Tensor | None:
     return t[rows] if t.dim() == 2 else t[:, rows]
 
 
+def _pair_rows(c: Tensor, rows: slice) -> Tensor:
+    """c's query rows as [R·T, D] (c per pair, [R, T, D]), or b₁ [D] as it is."""
+    return c if c.dim() == 1 else c[rows].reshape(-1, c.shape[-1])
+
+
 def _hidden(a: Tensor, c: Tensor, keep: Tensor | None, w1: Tensor, kernel: int, ws: _Workspace):
-    """x = unfold(a) [n, K·H, R·T] and h = act(W₁ᴬ·x + c) [n, D, R·T] for one block."""
+    """x = unfold(a) [n, K·H, R·T] and h = act(xᵀ·W₁ᴬᵀ + c) [n, R·T, D] for one block.
+
+    h is pairs-major: with the hidden channel innermost, the block's GEMMs run ~1.5x faster
+    on CPU than with the head axis (8 wide) as their only short dimension.
+    """
     n, heads, rows, length = a.shape
     x = a if keep is None else a * keep  # causal V2: tril the A channels before the conv
     if kernel > 1:
         x = _unfold(x, kernel, 1, ws.take("x", (n, kernel, heads, rows, length), a))
     x = x.reshape(n, kernel * heads, rows * length)
-    h = torch.bmm(w1.expand(n, -1, -1), x, out=ws.take("h", (n, len(w1), rows * length), a))
-    h += c.reshape(len(c), -1)
+    h = ws.take("h", (n, rows * length, len(w1)), a)
+    torch.baddbmm(c, x.transpose(1, 2), w1.t().expand(n, -1, -1), out=h)
     return x, F.leaky_relu_(h, SLOPE)
 
 
 def _forward(a, res, c, keep, w1, w2, b2, kernel: int, inplace: bool = False) -> Tensor:
-    """a + res + f(a) block by block (f(a) = fold(W₂·h) + b₂), into ``a`` itself if asked."""
+    """a + res + f(a) block by block (f(a) = fold(W₂·hᵀ) + b₂), into ``a`` itself if asked."""
     shift = b2[:, None, None] if res is None else res + b2[:, None, None]
     out, ws = (a if inplace else torch.empty_like(a)), _Workspace()
     for bs, rs in _blocks(a.shape[0], a.shape[2], a.shape[3]):
         ab, ob = a[bs, :, rs], out[bs, :, rs]
-        _, h = _hidden(ab, rows_of(c, rs), rows_of(keep, rs), w1, kernel, ws)  # reads ab first
-        m = len(h)
-        y = torch.bmm(w2.expand(m, -1, -1), h, out=ws.take("y", (m, len(w2), h.shape[2]), a))
+        _, h = _hidden(ab, _pair_rows(c, rs), rows_of(keep, rs), w1, kernel, ws)  # reads ab
+        m, pairs = len(h), h.shape[1]
+        y = ws.take("y", (m, len(w2), pairs), a)
+        torch.bmm(w2.expand(m, -1, -1), h.transpose(1, 2), out=y)
         torch.add(ab, rows_of(shift, rs), out=ob)
         _fold_add(y.view(m, kernel, *ab.shape[1:]), kernel, 1, ob)
     return out
@@ -111,24 +122,24 @@ class _Checkpointed(torch.autograd.Function):
         kernel, ws = ctx.kernel, _Workspace()
         grad_a, grad_c = torch.empty_like(grad), torch.zeros_like(c)
         grad_w1, grad_w2 = torch.zeros_like(w1), torch.zeros_like(w2)
-        w1t, w2t = w1.t().contiguous(), w2.t().contiguous()
         for bs, rs in _blocks(a.shape[0], a.shape[2], a.shape[3]):
             ab, gb, kb = a[bs, :, rs], grad[bs, :, rs], rows_of(keep, rs)
-            x, h = _hidden(ab, rows_of(c, rs), kb, w1, kernel, ws)  # recomputed
+            x, h = _hidden(ab, _pair_rows(c, rs), kb, w1, kernel, ws)  # recomputed
             m, taps = len(h), (len(h), kernel, *ab.shape[1:])
             gy = gb if kernel == 1 else _unfold(gb, kernel, -1, ws.take("gy", taps, a))
-            gy = gy.reshape(m, len(w2), -1)  # dL/d(W₂·h): the adjoint of the fold
-            grad_w2 += torch.bmm(gy, h.transpose(1, 2)).sum(0)
-            dz = torch.bmm(w2t.expand(m, -1, -1), gy, out=ws.take("dz", h.shape, a))
+            gy = gy.reshape(m, len(w2), -1)  # dL/d(W₂·hᵀ): the adjoint of the fold
+            grad_w2 += torch.bmm(gy, h).sum(0)
+            dz = torch.bmm(gy.transpose(1, 2), w2.expand(m, -1, -1), out=ws.take("dz", h.shape, a))
             torch.ops.aten.leaky_relu_backward.grad_input(dz, h, SLOPE, True, grad_input=dz)
-            grad_w1 += torch.bmm(dz, x.transpose(1, 2)).sum(0)
-            if c.shape[-1] == 1:
-                grad_c += dz.sum((0, 2)).view_as(grad_c)
+            grad_w1.t().add_(torch.bmm(x, dz).sum(0))
+            if c.dim() == 1:
+                grad_c += dz.sum((0, 1))
             elif m == 1:
-                rows_of(grad_c, rs).add_(dz[0].view(-1, *ab.shape[2:]))
+                grad_c[rs].add_(dz[0].view(-1, *c.shape[1:]))
             else:  # Σ over the block's samples (all rows) as a GEMM: 3x faster than .sum(0)
                 grad_c.view(1, -1).addmm_(dz.new_ones(1, m), dz.view(m, -1))
-            dx = torch.bmm(w1t.expand(m, -1, -1), dz, out=ws.take("dx", x.shape, a))
+            dx = ws.take("dx", x.shape, a)
+            torch.bmm(w1.t().expand(m, -1, -1), dz.transpose(1, 2), out=dx)
             ga = grad_a[bs, :, rs]
             if kernel == 1 and kb is None:  # residual + mixer path in one pass
                 torch.add(gb, dx.view_as(gb), out=ga)
@@ -179,10 +190,11 @@ class DAPEMixer(nn.Module):
 
     @staticmethod
     def batch_independent(w1b: Tensor | None, b1: Tensor, bias: Tensor | None) -> Tensor:
-        """c = W₁ᴮ·B + b₁ as [D, R, T] for B's rows (b₁ as [D, 1, 1] without B)."""
+        """c = W₁ᴮ·B + b₁ pairs-major, [R, T, D] for B's rows (b₁ [D] as is without B)."""
         if w1b is None:
-            return b1[:, None, None]
+            return b1
         if w1b.dim() == 2:
-            c = torch.addmm(b1[:, None], w1b, bias.reshape(len(bias), -1))
-            return c.view(-1, *bias.shape[1:])
-        return F.conv2d(bias[None], w1b, b1, padding=(0, w1b.shape[-1] // 2))[0]
+            c = torch.addmm(b1, bias.reshape(len(bias), -1).t(), w1b.t())
+            return c.view(*bias.shape[1:], -1)
+        c = F.conv2d(bias[None], w1b, b1, padding=(0, w1b.shape[-1] // 2))[0]
+        return c.permute(1, 2, 0).contiguous()
