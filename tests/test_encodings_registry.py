@@ -15,7 +15,7 @@ import torch
 
 from che_bench.encodings import Encoding, build_encoding, get_encoding, list_encodings
 from che_bench.errors import ConfigError, UnknownNameError
-from che_bench.model import Encoder
+from che_bench.model import Encoder, ModelConfig
 
 NAMES = list_encodings()
 CPU = torch.device("cpu")
@@ -154,8 +154,9 @@ def test_shift_invariant_scores(name, causal):
 
 # (f) causal forms ---------------------------------------------------------------------------
 def hidden_states(model: Encoder, x: torch.Tensor) -> torch.Tensor:
+    """Every row's state after the 4th of 5 layers (in eval, the last computes K rows only)."""
     captured = []
-    handle = model.layers[-1].register_forward_hook(lambda m, i, out: captured.append(out))
+    handle = model.layers[-2].register_forward_hook(lambda m, i, out: captured.append(out))
     with torch.no_grad():
         model(x, 3, generator=gen(12))
     handle.remove()
@@ -175,6 +176,22 @@ def test_causal_form_ignores_later_tokens(name):
     assert not torch.allclose(
         hidden_states(bidirectional, y)[:, :5], hidden_states(bidirectional, x)[:, :5]
     )
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if not get_encoding(n).factory.randomized])
+def test_eval_computes_only_the_read_out_rows_of_the_last_layer(name):
+    """Eval skips the last layer's input rows; without dropout, training mode computes every
+    row of every layer, and the read-out must be the same (up to float64 rounding: a GEMM
+    over fewer rows may sum in another order, as with query chunking)."""
+    torch.manual_seed(0)
+    model = Encoder(3, 3, build_encoding(name), ModelConfig(dropout=0.0)).double()
+    x, states = tokens(2, 9), []
+    model.layers[-1].register_forward_hook(lambda m, i, out: states.append(out.shape[1]))
+    with torch.no_grad():
+        full = model.train()(x, 3, generator=gen(14))
+        skipped = model.eval()(x, 3, generator=gen(14))
+    assert states == [12, 3]
+    torch.testing.assert_close(skipped, full, rtol=0, atol=1e-12)
 
 
 # (g) NoPE permutation equivariance ----------------------------------------------------------

@@ -110,6 +110,8 @@ def test_query_blocks_cover_every_row_once():
     blocks = query_blocks(10, 4)
     assert [(b.start, b.stop) for b in blocks] == [(0, 4), (4, 8), (8, 10)]
     assert query_blocks(10, None) == [slice(None)] == query_blocks(10, 10)
+    assert [(b.start, b.stop) for b in query_blocks(10, 4, first=3)] == [(3, 7), (7, 10)]
+    assert query_blocks(10, None, first=6) == [slice(6, 10)] == query_blocks(10, 4, first=6)
 
 
 def test_dropout_rate_and_scaling():
