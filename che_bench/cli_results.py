@@ -120,14 +120,15 @@ def plot(
       che-bench plot leaderboards/local.jsonl -o curves.png --task parity_check
       che-bench plot leaderboards/local.jsonl -o heatmap.png --kind heatmap
     """
-    from che_bench import report as lib
+    from che_bench import plots
+    from che_bench.report import load_rows
 
-    lib.pyplot()  # a missing extra fails before any work
-    rows = lib.load_rows(leaderboard, tasks, encodings)
+    plots.pyplot()  # a missing extra fails before any work
+    rows = load_rows(leaderboard, tasks, encodings)
     if kind == "curves":
-        lib.plot_curves(rows, output)
+        plots.plot_curves(rows, output)
     else:
-        lib.plot_heatmap(rows, output, stat)
+        plots.plot_heatmap(rows, output, stat)
     say(f"wrote {output}")
 
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from che_bench import report
+from che_bench import plots, report
 from che_bench.cli import main
 from che_bench.config import resolve
 from che_bench.errors import CheBenchError
@@ -151,4 +151,4 @@ def test_plots_render_valid_pngs(rows, tmp_path, kind):
 def test_missing_matplotlib_is_one_line_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(CheBenchError, match=r"install che-bench\[plot\]"):
-        report.pyplot()
+        plots.pyplot()
