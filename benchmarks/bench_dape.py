@@ -77,11 +77,11 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from benchmarks.dape_reference import NaiveDAPE, official_v1, official_v2  # noqa: E402
-from che_bench.cli import parse_size  # noqa: E402
 from che_bench.encodings import build_encoding, list_encodings  # noqa: E402
 from che_bench.encodings.dape import DAPE  # noqa: E402
-from che_bench.evaluate import query_chunk_for  # noqa: E402
 from che_bench.model import Encoder  # noqa: E402
+from che_bench.training.evaluate import query_chunk_for  # noqa: E402
+from che_bench.util import parse_size  # noqa: E402
 
 THREADS = 2
 INPUT_SIZE = OUTPUT_SIZE = 3
@@ -122,7 +122,7 @@ def exactness(causal: bool, version: int, batch: int, length: int) -> float:
 
     def production(a):
         ctx = enc.prepare(layer, length, a.device, None)
-        return enc.modify(layer, ctx, a, None, slice(None))
+        return enc.from_logits(layer, ctx, a, slice(None))
 
     def naive(a):
         bias = enc.base.bias(layer, length, a.device, None)

@@ -1,11 +1,14 @@
 """Throughput of a seed ensemble vs the same seeds trained one after the other (no pytest).
 
-Per encoding, S fresh solo Trainers (seeds 0..S-1; B = 128, N ~ U{1..40}) are timed three
+Per encoding, S fresh solo Trainers (seeds 0..S-1; B = 128, N ~ U{1..40}) are timed two
 ways, side by side in every repetition, on identical work (same seeds, so same lengths):
 
 * ``sequential``: each seed's ``steps`` solo ``train_step`` calls, one seed after another;
-* ``lockstep``: the ensemble's per-member path (``fit(batched=False)``, the CPU default);
-* ``batched``: the ensemble's batched path (``batched_step``, the CUDA default).
+* ``lockstep``: the ensemble's path (:func:`che_bench.training.ensemble.fit`): one step of
+  every seed in turn.
+
+(The stacked "batched" forward that earlier versions measured, 0.26x of sequential on this
+CPU, was removed: che-bench keeps one forward pass, the Encoder's.)
 
 Throughput is training steps × seeds per second; the medians of ``--reps`` repetitions are
 compared against the 3× target. A "why" line gives the solo step time at N = 1 (nearly all
@@ -27,7 +30,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from che_bench.config import resolve
 from che_bench.encodings import list_encodings
-from che_bench.ensemble import batched_step, build_trainers
+from che_bench.training.ensemble import build_trainers
 
 TARGET = 3.0
 
@@ -56,9 +59,7 @@ def time_once(mode: str, task: str, encoding: str, seeds: int, steps: int, devic
     sync(device)
     start = time.perf_counter()
     for _ in range(steps):
-        if mode == "batched":
-            batched_step(members)
-        elif mode == "lockstep":
+        if mode == "lockstep":
             for t in members:
                 t.train_step()
     if mode == "sequential":
@@ -70,8 +71,8 @@ def time_once(mode: str, task: str, encoding: str, seeds: int, steps: int, devic
 
 
 def bench(task: str, encoding: str, args, device: torch.device) -> None:
-    modes = ("sequential", "lockstep", "batched")
-    time_once("batched", task, encoding, args.seeds, 1, device)  # warm-up
+    modes = ("sequential", "lockstep")
+    time_once("lockstep", task, encoding, args.seeds, 1, device)  # warm-up
     times: dict[str, list[float]] = {m: [] for m in modes}
     for _ in range(args.reps):
         for mode in modes:
@@ -89,24 +90,17 @@ def bench(task: str, encoding: str, args, device: torch.device) -> None:
 
 
 def why(task: str, encoding: str, seeds: int, device: torch.device, reps: int = 3) -> None:
-    """The two limits on batching seeds: the fixed per-step cost (solo step at N = 1 vs
-    N = 20) and the batched step's own cost with no padding at all (every seed at N = 20)."""
+    """The limits on batching seeds: the fixed per-step cost (solo step at N = 1 vs N = 20)
+    and the roofline of a step at this device's GEMM peak."""
     solo = []
     for n in (1, 20):
         (t,) = trainers(task, encoding, 1, device, lengths=(n, n))
         t.train_step()
         solo.append(statistics.median(timed(t.train_step, device) for _ in range(reps)))
     members = trainers(task, encoding, seeds, device, lengths=(20, 20))
-    batched_step(members)
-    lock = statistics.median(
-        timed(lambda: [t.train_step() for t in members], device) for _ in range(reps)
-    )
-    same = statistics.median(timed(lambda: batched_step(members), device) for _ in range(reps))
     print(
         f"  why: solo step {solo[0] * 1e3:.1f} ms at N=1 vs {solo[1] * 1e3:.1f} ms at N=20, so "
-        f"sharing all fixed per-step cost gives at most ~{solo[1] / (solo[1] - solo[0]):.2f}x; "
-        f"with no padding (all {seeds} seeds at N=20) batched runs at "
-        f"{lock / same:.2f}x of per-member"
+        f"sharing all fixed per-step cost gives at most ~{solo[1] / (solo[1] - solo[0]):.2f}x"
     )
     flops, peak = step_flops(members[0]), matmul_peak(device)
     print(

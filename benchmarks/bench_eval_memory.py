@@ -56,9 +56,9 @@ import torch
 
 from che_bench.config import resolve
 from che_bench.encodings import list_encodings
-from che_bench.evaluate import evaluate, query_chunk_for
 from che_bench.generators import get_task
-from che_bench.runner import build_model
+from che_bench.running.runner import build_model
+from che_bench.training.evaluate import EvalSpec, evaluate, query_chunk_for
 
 #: One encoding per family (the default set); ``--all`` takes every registered encoding.
 REPRESENTATIVE = (
@@ -181,12 +181,7 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     budget = spec["budget"]
     started = time.perf_counter()
     result = evaluate(
-        probe,
-        task,
-        config,
-        torch.device("cpu"),
-        max_memory=budget,
-        lengths=range(length, length + 1),
+        probe, task, EvalSpec.from_config(config), torch.device("cpu"), max_memory=budget
     )
     seconds = time.perf_counter() - started
     assert probe.first_logits is not None

@@ -47,8 +47,8 @@ from torch import nn
 
 from che_bench.config import resolve
 from che_bench.generators import get_task
-from che_bench.runner import build_model
-from che_bench.train import Trainer
+from che_bench.running.runner import build_model
+from che_bench.training.train import Trainer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_eval_memory import REPRESENTATIVE  # noqa: E402

@@ -30,8 +30,8 @@ import torch
 
 from che_bench.config import resolve
 from che_bench.generators import TASKS, get_task, list_tasks
-from che_bench.runner import build_model
-from che_bench.train import Trainer
+from che_bench.running.runner import build_model
+from che_bench.training.train import Trainer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 try:

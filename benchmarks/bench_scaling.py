@@ -41,9 +41,9 @@ import torch
 
 from che_bench.config import resolve
 from che_bench.encodings import list_encodings
-from che_bench.evaluate import evaluate
 from che_bench.generators import get_task
-from che_bench.runner import build_model
+from che_bench.running.runner import build_model
+from che_bench.training.evaluate import EvalSpec, evaluate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_eval_memory import REPRESENTATIVE, UNBOUNDED, emit, rss_mib, run_worker  # noqa: E402
@@ -73,10 +73,9 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
         evaluate(
             model,
             task,
-            config,
+            EvalSpec.from_config(config),
             torch.device("cpu"),
             max_memory=spec["budget"],
-            lengths=range(n, n + 1),
         )
         times.append(time.perf_counter() - start)
     peak = rss_mib("VmHWM")

@@ -1,7 +1,7 @@
 """The official DAPE formulation, written plainly: the oracle for tests and the benchmark.
 
 A straightforward port of the formulas of the official DAPE code (``chuanyang-Zheng/DAPE``,
-``AliBi_C`` / ``Alibi_DAPEV2`` and friends; spec ``encodings.md`` §4, §6): concatenate the
+``AliBi_C`` / ``Alibi_DAPEV2`` and friends, arXiv 2405.14722, 2410.04798): concatenate the
 logits with the bias **tiled** over the batch, permute to channels-last, apply the MLP (V1)
 or the (1, K) conv stack over the [b, 2H, T, T] map (V2, tril'ed first in causal mode),
 permute back and add the residual. Nothing is split, fused or chunked internally.
@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from che_bench.encodings.base import Encoding
+from che_bench.encodings.base import ALL_ROWS, Encoding, scaled_logits
 from che_bench.encodings.dape import DAPE
 
 
@@ -70,7 +70,7 @@ class NaiveDAPE(Encoding):
     """The official formulation as an encoding: a drop-in twin of a production DAPE.
 
     It shares the production object's base and mixer modules (hence every parameter) and
-    applies :func:`official_v1` / :func:`official_v2` in ``modify``.
+    applies :func:`official_v1` / :func:`official_v2` to A = q·kᵀ/√d in ``scores``.
     """
 
     def __init__(self, production: DAPE) -> None:
@@ -92,10 +92,8 @@ class NaiveDAPE(Encoding):
     def qk(self, layer, ctx, q, k):
         return self.base.qk(layer, ctx, q, k)
 
-    def logits(self, layer, ctx, q, k, rows):
-        return self.base.logits(layer, ctx, q, k, rows)
-
-    def modify(self, layer, ctx, logits, q, rows):
+    def scores(self, layer, ctx, q, k, rows=ALL_ROWS):
+        logits = scaled_logits(q, k, rows)
         mixer = self.mixers[layer]
         bias = None if ctx.bias is None else ctx.bias[:, rows].to(logits.dtype)
         if self.version == 1:

@@ -16,7 +16,7 @@ import torch
 from che_bench.config import resolve
 from che_bench.encodings import list_encodings
 from che_bench.model import count_parameters
-from che_bench.runner import build_model, execute
+from che_bench.running.runner import build_model, execute
 
 
 def main() -> None:
@@ -34,9 +34,7 @@ def main() -> None:
         row = execute(config, run_dir=None)
         elapsed = time.perf_counter() - started
         own = count_parameters(model.encoding)
-        print(
-            f"| {name} | {own:,} | {count_parameters(model):,} | {elapsed:.1f} | {row['status']} |"
-        )
+        print(f"| {name} | {own:,} | {count_parameters(model):,} | {elapsed:.1f} | {row.status} |")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
-"""RunConfig: everything one run depends on, resolved once from card, preset and flags.
+"""RunConfig: everything one run depends on, resolved once from task, preset and flags.
 
-Resolution order (later wins): the task card ``tasks/<task>.yaml``, the budget preset
-``models/<preset>.yaml``, then explicit overrides (CLI flags or a sweep). The resolved
-config is hashed; the hash plus the seed identifies a run in the leaderboard.
+Resolution order (later wins): the task class (its default lengths; its constructor's
+keyword defaults are the task parameters), the budget preset ``models/<preset>.yaml``, then
+explicit overrides (CLI flags or a sweep; ``task_params`` merge into the task's defaults).
+The resolved config is hashed; the hash plus the seed identifies a run in the leaderboard.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from che_bench.yamlio import load_mapping
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_PRESET = "quick"
 
-CARD_KEYS = {"name", "level", "description", "chance", "train_lengths", "test_lengths", "params"}
 PRESET_KEYS = {
     "description",
     "model",
@@ -42,7 +42,7 @@ MODEL_KEYS = {f.name for f in dataclasses.fields(ModelConfig)}
 
 
 def data_dir(kind: str) -> Path:
-    """``tasks`` or ``models``: inside the wheel, or at the repository root when editable."""
+    """``models``: inside the wheel, or at the repository root when editable."""
     packaged = PACKAGE_DIR / "_data" / kind
     return packaged if packaged.is_dir() else PACKAGE_DIR.parent / kind
 
@@ -84,23 +84,26 @@ def load_preset(name: str) -> dict[str, Any]:
 
 
 def load_card(task: str) -> dict[str, Any]:
-    """The task's card, or defaults for a plugin task that ships none."""
-    from che_bench.generators import get_task
+    """The facts of a task, read from its class (built with its default parameters)."""
+    from che_bench.generators import get_task, resolve_task_params
 
     instance = get_task(task)
-    card: dict[str, Any] = {
+    return {
         "name": task,
         "level": instance.level,
         "description": instance.description,
         "chance": instance.chance,
-        "train_lengths": [1, 40],
-        "test_lengths": [41, 500],
-        "params": {},
+        "train_lengths": list(instance.train_lengths),
+        "test_lengths": list(instance.test_lengths),
+        "params": resolve_task_params(task),
     }
-    path = data_dir("tasks") / f"{task}.yaml"
-    if path.is_file():
-        card.update(load_mapping(path, CARD_KEYS, what="task card"))
-    return card
+
+
+def _length(value: Any) -> int:
+    """An integer length from an int or a digit string; floats and booleans are refused."""
+    if isinstance(value, bool | float):
+        raise ValueError(value)
+    return int(value)
 
 
 def parse_range(value: Any, what: str) -> tuple[int, int]:
@@ -111,7 +114,7 @@ def parse_range(value: Any, what: str) -> tuple[int, int]:
             raise ConfigError(f"{what}: expected LO-HI (e.g. 41-500), got {value!r}")
         value = parts
     try:
-        lo, hi = (int(v) for v in value)
+        lo, hi = (_length(v) for v in value)
     except (TypeError, ValueError):
         raise ConfigError(f"{what}: expected two integers LO-HI, got {value!r}") from None
     if lo < 1 or hi < lo:
@@ -179,10 +182,12 @@ def resolve(
     encoding_options: dict[str, Any] | None = None,
     **overrides: Any,
 ) -> RunConfig:
-    """Resolve a RunConfig from the card, the preset and ``overrides`` (None = not given)."""
+    """Resolve a RunConfig from the task, the preset and ``overrides`` (None = not given)."""
     from che_bench.encodings import get_encoding
+    from che_bench.generators import build_task, resolve_task_params
 
-    card = load_card(task)
+    task_params = resolve_task_params(task, overrides.pop("task_params", None))
+    instance = build_task(task, task_params)  # the constructor checks the values too
     values = load_preset(preset)
     entry = get_encoding(encoding)
     options = entry.resolve_options(encoding_options or {})
@@ -190,8 +195,8 @@ def resolve(
     if unknown:
         raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
     merged: dict[str, Any] = {
-        "train_lengths": card["train_lengths"],
-        "test_lengths": card["test_lengths"],
+        "train_lengths": instance.train_lengths,
+        "test_lengths": instance.test_lengths,
     }
     merged.update({k: v for k, v in values.items() if k not in ("description", "model")})
     merged.update({k: v for k, v in overrides.items() if v is not None})
@@ -202,7 +207,7 @@ def resolve(
         task=task,
         encoding=encoding,
         encoding_options=options,
-        task_params=dict(card.get("params") or {}),
+        task_params=task_params,
         preset=Path(preset).stem,
         model=model,
         train_lengths=parse_range(merged.pop("train_lengths"), "train lengths"),
@@ -213,31 +218,84 @@ def resolve(
     return config
 
 
+#: The most training steps a config may ask for (5× the 1M of Delétang et al., ICLR 2023).
+MAX_STEPS = 5_000_000
+#: The longest input length a config may name (the papers test up to 500).
+MAX_LENGTH = 100_000
+
+
+def _integer(value: Any, what: str, low: int, high: int | None = None) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise ConfigError(f"{what} must be an integer >= {low}, got {value!r}")
+    if high is not None and value > high:
+        raise ConfigError(f"{what} must be at most {high:,}, got {value:,}")
+
+
+def _flag(value: Any, what: str) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{what} must be true or false, got {value!r}")
+
+
 def validate(config: RunConfig) -> None:
-    """Reject impossible values with one-line messages; warn on train/test overlap."""
-    positive = (
-        "steps",
-        "batch_size",
-        "eval_samples",
-        "eval_batch_size",
-        "log_every",
-        "checkpoint_every",
-    )
-    for name in positive:
-        value = getattr(config, name)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ConfigError(f"{name.replace('_', '-')} must be a positive integer, got {value!r}")
-    if not isinstance(config.lr, int | float) or not 0 < config.lr < float("inf"):
-        raise ConfigError(f"lr must be a positive finite number, got {config.lr!r}")
-    if not 0 <= config.model.dropout < 1:
-        raise ConfigError(f"dropout must be in [0, 1), got {config.model.dropout}")
-    if config.model.d_model % config.model.num_heads:
-        raise ConfigError("d_model must be divisible by num_heads")
+    """Reject impossible values with one-line messages naming the field and the valid range;
+    warn on train/test overlap. Builds the encoding once, so its options and its longest
+    supported sequence are checked before any training."""
+    _integer(config.steps, "steps", 1, MAX_STEPS)
+    for name in ("batch_size", "eval_samples", "eval_batch_size", "log_every", "checkpoint_every"):
+        _integer(getattr(config, name), name, 1)
+    _integer(config.seed, "seed", 0)
+    _integer(config.eval_seed, "eval_seed", 0)
+    _flag(config.eval_dropout, "eval_dropout")
+    _flag(config.causal, "causal")
+    lr = config.lr
+    if isinstance(lr, bool) or not isinstance(lr, int | float) or not 0 < lr < float("inf"):
+        raise ConfigError(f"lr must be a positive finite number, got {lr!r}")
+    model = config.model
+    for name in ("num_layers", "d_model", "num_heads", "ffn_mult"):
+        _integer(getattr(model, name), f"model.{name}", 1)
+    dropout = model.dropout
+    if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not 0 <= dropout < 1:
+        raise ConfigError(f"model.dropout must be a number in [0, 1), got {dropout!r}")
+    if model.d_model % model.num_heads:
+        raise ConfigError(
+            f"model.d_model ({model.d_model}) must be divisible by model.num_heads "
+            f"({model.num_heads})"
+        )
     (tr_lo, tr_hi), (te_lo, te_hi) = config.train_lengths, config.test_lengths
+    if max(tr_hi, te_hi) > MAX_LENGTH:
+        raise ConfigError(f"lengths must be at most {MAX_LENGTH:,}, got {max(tr_hi, te_hi):,}")
+    _check_encoding(config)
     if te_lo <= tr_hi and tr_lo <= te_hi:
         warnings.warn(
             f"test lengths {te_lo}-{te_hi} overlap training lengths {tr_lo}-{tr_hi}: "
             "the score no longer measures length generalization",
             UserWarning,
             stacklevel=2,
+        )
+
+
+def _check_encoding(config: RunConfig) -> None:
+    """Build the encoding (its constructor validates the options) and check that it supports
+    the longest sequence, tokens plus output placeholders, that the run will feed it."""
+    from che_bench.encodings import build_encoding
+    from che_bench.generators import get_task
+    from che_bench.seeding import isolated_init_seed
+
+    with isolated_init_seed(0):
+        encoding = build_encoding(
+            config.encoding,
+            config.model.dims,
+            causal=config.causal,
+            options=config.encoding_options,
+        )
+    limit = encoding.max_length
+    if limit is None:
+        return
+    task = get_task(config.task, **config.task_params)
+    hi = max(config.train_lengths[1], config.test_lengths[1])
+    longest = task.input_length(hi) + task.output_length(hi)
+    if longest > limit:
+        raise ConfigError(
+            f"encoding {config.encoding!r} supports sequences up to {limit} tokens but length "
+            f"{hi} needs {longest} (input + outputs); raise it with --pe-opt max_length={longest}"
         )

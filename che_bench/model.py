@@ -1,4 +1,4 @@
-"""The reference CHE encoder (Ruoss et al. 2023 RPE code; spec ``model-and-protocol.md`` §1-2).
+"""The reference CHE encoder of Ruoss et al. 2023 (arXiv 2305.16843) and their RPE code.
 
 Post-LN transformer encoder, 5 layers × d_model 64, 8 heads, FFN ×4 with ReLU,
 dropout 0.1, token embedding ×√d, Haiku truncated-normal init, no causal mask.
@@ -6,7 +6,8 @@ The input is widened with one placeholder class and K = output_length(N) placeho
 tokens are appended; logits are read from the last K positions.
 
 The model never branches on the encoding's name: it calls the hooks of
-:class:`che_bench.encodings.Encoding` in a fixed order.
+:class:`che_bench.encodings.Encoding` in a fixed order (``embed``; per layer ``prepare``,
+``qk``, then ``scores`` for each block of query rows).
 """
 
 from __future__ import annotations

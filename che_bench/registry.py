@@ -3,15 +3,20 @@
 ``@REGISTRY.register("name")`` adds a factory; ``REGISTRY.list("dape*")`` filters with
 shell-style wildcards; ``REGISTRY.get(name)`` suggests the closest match on a typo.
 Plugins add entries through the entry-point group given at construction; they are
-loaded lazily, once, and a broken plugin is reported as a warning without affecting
-the others. Set ``CHE_BENCH_DISABLE_PLUGINS=1`` to skip plugin loading altogether.
+loaded lazily, once, each in a worker thread with a time limit: a plugin that raises
+anything (``SystemExit`` and ``KeyboardInterrupt`` included), or that does not finish within
+``CHE_BENCH_PLUGIN_TIMEOUT`` seconds (default 20), is reported as one warning and skipped
+without affecting the others or the exit status. A real Ctrl-C still stops the program.
+Set ``CHE_BENCH_DISABLE_PLUGINS=1`` to skip plugin loading altogether.
 """
 
 from __future__ import annotations
 
 import difflib
 import fnmatch
+import math
 import os
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from importlib import metadata
@@ -28,6 +33,28 @@ class PluginWarning(UserWarning):
     """A plugin failed to load; everything else keeps working."""
 
 
+PLUGIN_TIMEOUT_ENV = "CHE_BENCH_PLUGIN_TIMEOUT"
+DEFAULT_PLUGIN_TIMEOUT_S = 20.0
+
+
+def plugin_timeout() -> float:
+    """Seconds one plugin may take to import and register (``CHE_BENCH_PLUGIN_TIMEOUT``)."""
+    raw = os.environ.get(PLUGIN_TIMEOUT_ENV, "").strip()
+    try:
+        value = float(raw) if raw else DEFAULT_PLUGIN_TIMEOUT_S
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        warnings.warn(
+            f"{PLUGIN_TIMEOUT_ENV}={raw!r} is not a positive number of seconds; "
+            f"using {DEFAULT_PLUGIN_TIMEOUT_S:g}",
+            PluginWarning,
+            stacklevel=2,
+        )
+        value = DEFAULT_PLUGIN_TIMEOUT_S
+    return value
+
+
 class Registry(Generic[T]):
     """Maps names to entries; ``kind`` names the entries in error messages."""
 
@@ -37,7 +64,8 @@ class Registry(Generic[T]):
         self._entries: dict[str, T] = {}
         self._origin: dict[str, str] = {}
         self._plugins_loaded = entry_point_group is None
-        self._loading_plugin: str | None = None
+        self._loading = threading.local()  # .plugin: the label of the plugin registering
+        self._abandoned: set[str] = set()  # plugins that timed out: later adds are ignored
         self._listeners: list[Callable[[str, T], None]] = []
         self.plugin_errors: dict[str, str] = {}
 
@@ -52,7 +80,9 @@ class Registry(Generic[T]):
         return add if entry is None else add(entry)
 
     def add(self, name: str, entry: T, *, replace: bool = False) -> None:
-        origin = self._loading_plugin or "che_bench"
+        origin = getattr(self._loading, "plugin", None) or "che_bench"
+        if origin in self._abandoned:
+            return
         if name in self._entries and not replace:
             raise PluginError(
                 f"{self.kind} {name!r} from {origin} is already registered by "
@@ -119,23 +149,40 @@ class Registry(Generic[T]):
         self._plugins_loaded = True
         if os.environ.get(DISABLE_PLUGINS_ENV, "").strip() not in ("", "0"):
             return
+        timeout = plugin_timeout()
         for ep in metadata.entry_points(group=self.entry_point_group or ""):
             label = f"plugin {ep.name!r} ({ep.value})"
-            self._loading_plugin = label
-            before = dict(self._entries)
+            before = set(self._entries)
+            problem = self._load_one(ep, label, timeout)
+            if problem is None:
+                continue
+            for name in set(self._entries) - before:
+                self.remove(name)
+            self.plugin_errors[ep.name] = problem
+            message = f"che-bench: skipped {self.kind} {label}: {problem}"
+            warnings.warn(message, PluginWarning, stacklevel=2)
+
+    def _load_one(self, ep: metadata.EntryPoint, label: str, timeout: float) -> str | None:
+        """Import and call one entry point in a daemon thread; the problem, or None."""
+        outcome: list[str | None] = []
+
+        def load() -> None:
+            self._loading.plugin = label
             try:
                 loaded = ep.load()
                 if callable(loaded):
                     loaded()
-            except Exception as exc:  # a broken plugin never takes the others down
-                for name in set(self._entries) - set(before):
-                    self.remove(name)
-                message = f"{type(exc).__name__}: {exc}"
-                self.plugin_errors[ep.name] = message
-                warnings.warn(
-                    f"che-bench: skipped {self.kind} {label}: {message}",
-                    PluginWarning,
-                    stacklevel=2,
-                )
-            finally:
-                self._loading_plugin = None
+                outcome.append(None)
+            except BaseException as exc:  # SystemExit too: a plugin never ends the program
+                outcome.append(f"{type(exc).__name__}: {exc}")
+
+        worker = threading.Thread(target=load, name=f"che-bench {label}", daemon=True)
+        worker.start()
+        worker.join(timeout)
+        if worker.is_alive():
+            self._abandoned.add(label)
+            return (
+                f"did not finish loading within {timeout:g} s (raise {PLUGIN_TIMEOUT_ENV} "
+                "or fix the plugin)"
+            )
+        return outcome[0] if outcome else "stopped without finishing"

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 import torch
 from click.testing import CliRunner
 
-from che_bench import check
 from che_bench.cli import main
 from che_bench.config import resolve
 from che_bench.encodings import ENCODINGS
 from che_bench.encodings.alibi import ALiBi
-from che_bench.executors import InlineExecutor
-from che_bench.leaderboard import append_rows, read_rows
-from che_bench.runner import base_row
-from che_bench.sweep import SweepSpec, expand, run_sweep
+from che_bench.results import check
+from che_bench.results.leaderboard import append_rows, read_rows
+from che_bench.results.record import RunRecord
+from che_bench.running.executors import InlineExecutor
+from che_bench.running.sweep import SweepSpec, expand, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"steps": 3, "batch_size": 8, "train_lengths": [1, 8], "test_lengths": [41, 42],
@@ -32,15 +33,16 @@ def one_torch_thread():
     torch.set_num_threads(threads)
 
 
-def fake(encoding: str, seed: int, score: float, loss: float = 0.7, task="parity_check") -> dict:
+def fake(encoding: str, seed: int, score: float, loss: float = 0.7, task="parity_check"):
     config = resolve(task, encoding, preset="smoke", seed=seed, **TINY)
-    row = base_row(config, torch.device("cpu"))
-    row.update(status="ok", score=score, final_loss=loss, accuracy_by_length={"41": score})
-    return row
+    return dataclasses.replace(
+        RunRecord.begin(config, "cpu:x86_64"),
+        status="ok", score=score, final_loss=loss, accuracy_by_length={"41": score},
+    )  # fmt: skip
 
 
 def by_key(rows) -> dict:
-    return {r["run_key"]: r for r in rows}
+    return {r.run_key: r for r in rows}
 
 
 def statuses(outcome) -> dict:
@@ -71,8 +73,9 @@ def test_band_is_max_of_floor_and_k_sem_and_only_drops_fail():
 
 def test_loss_drift_missing_and_failed_runs_fail():
     baseline = [fake("nope", 0, 0.5, loss=0.70), fake("rope", 0, 0.5), fake("alibi", 0, 0.5)]
-    broken = fake("alibi", 0, 0.5)
-    broken.update(status="failed", score=None, error="RuntimeError: boom")
+    broken = dataclasses.replace(
+        fake("alibi", 0, 0.5), status="failed", score=None, error="RuntimeError: boom"
+    )
     current = [fake("nope", 0, 0.5, loss=0.75), broken]  # rope is missing
     outcome = check.compare(baseline, by_key(current), loss_rtol=0.01)
     assert statuses(outcome) == {"nope": "drifted", "rope": "missing", "alibi": "failed"}
@@ -88,7 +91,7 @@ def tiny_baseline(tmp_path) -> Path:
     spec = SweepSpec(tasks=["parity_check"], encodings=["nope", "alibi", "rope"], seeds=[0, 1],
                      preset="smoke", overrides=dict(TINY))  # fmt: skip
     rows = run_sweep(expand(spec), InlineExecutor("cpu"), None).rows
-    assert all(r["status"] == "ok" for r in rows)
+    assert all(r.status == "ok" for r in rows)
     path = tmp_path / "baseline.jsonl"
     check.write_baseline(path, rows)
     return path
@@ -122,7 +125,9 @@ def test_check_passes_then_names_a_deliberately_broken_encoding(tiny_baseline, m
 def test_check_reads_a_leaderboard_instead_of_running(tiny_baseline, tmp_path):
     rows = read_rows(tiny_baseline).rows
     board = tmp_path / "board.jsonl"
-    lowered = [{**r, "score": r["score"] - 0.2} if r["encoding"] == "rope" else r for r in rows]
+    lowered = [
+        dataclasses.replace(r, score=r.score - 0.2) if r.encoding == "rope" else r for r in rows
+    ]
     append_rows(board, lowered)
     args = ["check", "--baseline", str(tiny_baseline), "--leaderboard", str(board)]
     result = CliRunner().invoke(main, [*args, "--loss-rtol", "inf"])
@@ -140,7 +145,7 @@ def test_update_baseline_from_a_grid_writes_exactly_the_grid(tmp_path):
                                        "--grid", str(grid), "--executor", "inline"])  # fmt: skip
     assert result.exit_code == 0, result.output
     rows = read_rows(baseline).rows
-    assert [(r["encoding"], r["seed"]) for r in rows] == [
+    assert [(r.encoding, r.seed) for r in rows] == [
         ("nope", 0), ("nope", 1), ("rand-rope", 0), ("rand-rope", 1)]  # fmt: skip
     assert not list(tmp_path.glob(".base.jsonl.tmp*"))
 
@@ -165,6 +170,6 @@ def test_committed_baseline_covers_every_builtin_encoding_and_rebuilds():
     missing = check.uncovered(rows)
     assert not missing, (f"{path.name} lacks {missing}; regenerate it: che-bench check "
                          "--update-baseline --grid sweeps/baseline-smoke.yaml")  # fmt: skip
-    assert all(check.rebuild(r).run_key == r["run_key"] for r in rows), (
+    assert all(check.rebuild(r).run_key == r.run_key for r in rows), (
         "RunConfig hashing changed since the baseline was written; regenerate it"
     )

@@ -72,8 +72,11 @@ BAD_INPUTS = [
         ["run", "--task", "parity_check", "--pe", "nope", "--train-lengths", "40-1"],
         "train lengths: need 1 <= LO <= HI",
     ),
-    (["run", "--task", "parity_check", "--pe", "nope", "--steps", "0"], "steps must be a positive"),
-    (["run", "--task", "parity_check", "--pe", "nope", "--lr", "-1"], "lr must be a positive"),
+    (
+        ["run", "--task", "parity_check", "--pe", "nope", "--steps", "0"],
+        "steps must be an integer >= 1",
+    ),
+    (["run", "--task", "parity_check", "--pe", "nope", "--lr", "-1"], "'-1' must be > 0"),
     (
         ["run", "--task", "parity_check", "--pe", "nope", "--preset", "quik"],
         "unknown preset 'quik'; did you mean 'quick'",

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import warnings
 
+import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from che_bench.cli import main, parse_pe_options, parse_seeds, parse_size
+from che_bench.cli import main
+from che_bench.cli._common import parse_pe_options
 from che_bench.config import parse_range, resolve
 from che_bench.encodings import get_encoding
 from che_bench.errors import CheBenchError
+from che_bench.util import MAX_SEEDS, parse_seeds, parse_size
 
 FAST = settings(max_examples=150, deadline=None)
 text = st.text(alphabet=st.characters(codec="utf-8"), max_size=20)
@@ -29,9 +32,12 @@ def test_parse_seeds_returns_non_negative_ints_or_a_user_error(raw):
 
 @FAST
 @given(st.integers(0, 10_000), st.integers(0, 10_000))
-def test_parse_seeds_ranges_are_inclusive(lo, hi):
-    if lo <= hi:
+def test_parse_seeds_ranges_are_inclusive_and_bounded(lo, hi):
+    if lo <= hi < lo + MAX_SEEDS:
         assert parse_seeds(f"{lo}-{hi}") == list(range(lo, hi + 1))
+    else:  # an empty range (LO > HI) or more than MAX_SEEDS seeds: a one-line user error
+        with pytest.raises(CheBenchError, match="empty|at most"):
+            parse_seeds(f"{lo}-{hi}")
 
 
 @FAST

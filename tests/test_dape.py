@@ -3,7 +3,7 @@
 The oracle is ``benchmarks/dape_reference.py``, a plain port of the official formulas
 (concat, tile, MLP / conv, residual; tril before the V2 conv in causal mode). Production
 and oracle share the very same ``nn.Linear`` / ``nn.Conv2d`` modules, so the weights are
-identical and the channel order is [A‖B] by construction. Spec: ``encodings.md`` §4-§8.
+identical and the channel order is [A‖B] by construction.
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ from che_bench.encodings import (
     Encoding,
     ModelDims,
     build_encoding,
-    dape_mixer,
     get_encoding,
     list_encodings,
     register_encoding,
 )
 from che_bench.encodings.dape import DAPE
-from che_bench.encodings.dape_mixer import mix
+from che_bench.encodings.dape import mixer as dape_mixer
+from che_bench.encodings.dape.mixer import mix
 from che_bench.errors import ConfigError
 from che_bench.model import Encoder, count_parameters
 
@@ -74,7 +74,7 @@ def wrapped(version: int, causal: bool, form: str | None = None, kernel: int = 3
 
 def production(enc: DAPE, logits: torch.Tensor, rows: slice = slice(None)) -> torch.Tensor:
     ctx = enc.prepare(LAYER, logits.shape[-1], CPU, None)
-    return enc.modify(LAYER, ctx, logits, None, rows)
+    return enc.from_logits(LAYER, ctx, logits, rows)
 
 
 def oracle(enc: DAPE, logits: torch.Tensor) -> torch.Tensor:
@@ -157,7 +157,7 @@ def test_checkpointed_backward_passes_gradcheck(kernel, monkeypatch):
     assert torch.autograd.gradcheck(dape_mixer._Checkpointed.apply, inputs)
 
 
-# -- structural properties (spec §8) ----------------------------------------------------------
+# -- structural properties -------------------------------------------------------------------
 @CAUSAL
 def test_v2_with_kernel_one_equals_v1(causal):
     v1, v2 = wrapped(1, causal), wrapped(2, causal, kernel=1, seed=1)
@@ -187,7 +187,7 @@ def test_query_chunks_equal_the_full_rows(version, form, causal):
     want = torch.autograd.grad(full, [logits, *enc.parameters()], upstream, allow_unused=True)
     for chunks in ([slice(0, 4), slice(4, 9), slice(9, 13)], [slice(i, i + 1) for i in range(13)]):
         ctx = enc.prepare(LAYER, 13, CPU, None)
-        parts = [enc.modify(LAYER, ctx, logits[:, :, rows], None, rows) for rows in chunks]
+        parts = [enc.from_logits(LAYER, ctx, logits[:, :, rows], rows) for rows in chunks]
         chunked = torch.cat(parts, dim=2)
         torch.testing.assert_close(chunked, full, atol=1e-12, rtol=0)
         got = torch.autograd.grad(chunked, [logits, *enc.parameters()], upstream, allow_unused=True)
@@ -197,7 +197,7 @@ def test_query_chunks_equal_the_full_rows(version, form, causal):
                 torch.testing.assert_close(x, y, atol=1e-10, rtol=0)
     with torch.no_grad():  # a strided slice of rows too
         rows = slice(3, 11, 2)
-        strided = enc.modify(LAYER, ctx, logits[:, :, rows], None, rows)
+        strided = enc.from_logits(LAYER, ctx, logits[:, :, rows], rows)
     torch.testing.assert_close(strided, full[:, :, rows], atol=1e-12, rtol=0)
 
 
@@ -394,12 +394,12 @@ def test_bias_free_plugin_is_not_wrapped_and_rope_is_wrapped_lazily():
     rope = get_encoding("rope")
     for name in ("dape-rope", "dapev2-rope"):
         ENCODINGS.remove(name)
-    ENCODINGS.add("rope", rope, replace=True)  # as if rope.py were imported after dape.py
+    ENCODINGS.add("rope", rope, replace=True)  # as if rope.py were imported after dape/
     assert {"dape-rope", "dapev2-rope"} <= set(list_encodings("dape*"))
     assert isinstance(build_encoding("dape-rope").base, type(build_encoding("rope")))
 
 
-PER_LAYER = {  # spec §1
+PER_LAYER = {  # V1: (2H·D + D) + (D·H + H) = 808; V2: K·(2H·D + D·H) + D + H
     ("dape-alibi", ()): 808,
     ("dape-nope", ()): 552,
     ("dape-alibi", (("form", "bias_only"),)): 552,
@@ -426,7 +426,7 @@ def test_parameter_counts(name, options):
 
 def test_dape_kerple_duplicate_string_total():
     if "kerple" not in list_encodings():
-        pytest.skip("kerple is not registered yet: cannot check the 253,162 total (spec §1)")
+        pytest.skip("kerple is not registered: cannot check the 253,162 total")
     assert count_parameters(Encoder(2, 2, build_encoding("dape-kerple"))) == 253_162
 
 
@@ -438,6 +438,14 @@ def test_wrapper_delegates_and_never_alters_the_base():
     assert torch.equal(enc.bias(0, 6, CPU, None), base.bias(0, 6, CPU, None))
     assert enc.max_length == base.max_length
     assert base.state_dict().keys() == before.keys()
-    assert not hasattr(base, "mixers") and type(base).modify is Encoding.modify
-    assert get_encoding("dape-alibi").factory.shift_invariant
-    assert not get_encoding("dapev2-alibi").factory.shift_invariant
+    assert not hasattr(base, "mixers") and type(base).scores is Encoding.scores
+
+
+def test_flags_follow_the_base():
+    """Set once, on the wrapper, from its base; V2 pads the row ends (not shift invariant)."""
+    assert build_encoding("dape-alibi").shift_invariant
+    assert not build_encoding("dapev2-alibi").shift_invariant
+    for name in ("dape-rand-alibi", "dapev2-rand-alibi"):
+        enc = build_encoding(name)
+        assert enc.randomized and enc.has_bias and not enc.shift_invariant
+    assert not build_encoding("dape-rope").has_bias

@@ -1,4 +1,4 @@
-"""Reference checks for the built-in encodings (spec ``encodings.md`` §1-§5, §8).
+"""Reference checks for the built-in encodings: formulas, parameter counts, draws, sides.
 
 Formulas are checked against hand-written tables or plain-loop oracles on tiny sizes.
 """
@@ -31,7 +31,7 @@ def bias(name: str, length: int, *, layer: int = 0, causal: bool = False, **opti
     return enc, enc.bias(layer, length, CPU, gen(0))
 
 
-# -- parameter counts (spec §1) ---------------------------------------------------------
+# -- parameter counts -------------------------------------------------------------------
 COUNTS = {
     "nope": (0, 0),
     "sinusoidal": (0, 0),
@@ -87,7 +87,7 @@ def test_relative_rel_shift_uses_j_minus_i():
     q = torch.zeros(1, H, length, D, dtype=torch.float64)
     q[:, 0, :, 0] = 1.0  # head 0, dim 0 reads sin(δ·ω_0) = sin(δ)
     k = torch.zeros_like(q)
-    logits = enc.logits(0, ctx, q, k, slice(None))[0, 0] * math.sqrt(D)
+    logits = enc.scores(0, ctx, q, k, slice(None))[0, 0] * math.sqrt(D)
     rows = torch.tensor([[j - i for j in range(length)] for i in range(length)])
     assert rows[0].tolist() == [0, 1, 2, 3] and rows[3].tolist() == [-3, -2, -1, 0]
     torch.testing.assert_close(logits, torch.sin(rows.double()), atol=1e-6, rtol=0)
@@ -100,9 +100,9 @@ def test_relative_matches_loop_oracle_and_rows(name):
     length = 5
     q, k = torch.randn(2, 2, H, length, D, dtype=torch.float64)
     ctx = enc.prepare(1, length, CPU, gen(3))
-    full = enc.logits(1, ctx, q, k, slice(None))
+    full = enc.scores(1, ctx, q, k, slice(None))
     torch.testing.assert_close(full, relative_oracle(enc, 1, q, k, ctx.positions))
-    torch.testing.assert_close(enc.logits(1, ctx, q, k, slice(1, 4)), full[:, :, 1:4])
+    torch.testing.assert_close(enc.scores(1, ctx, q, k, slice(1, 4)), full[:, :, 1:4])
     if name == "rand-relative":  # sinusoid at sign(δ)·p_|δ|, p drawn as for rand-alibi
         p = ctx.positions[length - 1 :]
         assert p[0] == 0 and bool((p[1:].diff() > 0).all())
@@ -439,7 +439,10 @@ def test_cope_matches_loop_oracle(causal):
     logits = 3 * torch.randn(2, H, length, length, dtype=torch.float64)  # some p hit npos-1
     q = torch.randn(2, H, length, D, dtype=torch.float64)
     ctx = enc.prepare(2, length, CPU, None)
-    out = enc.modify(2, ctx, logits, q, slice(None))
+    out = enc.from_logits(2, ctx, logits, q, slice(None))
     torch.testing.assert_close(out, cope_oracle(enc, 2, logits, q, causal))
-    rows = enc.modify(2, ctx, logits[:, :, 2:5], q, slice(2, 5))
+    rows = enc.from_logits(2, ctx, logits[:, :, 2:5], q, slice(2, 5))
     torch.testing.assert_close(rows, out[:, :, 2:5])
+    k = torch.randn(2, H, length, D, dtype=torch.float64)  # scores = from_logits(q·kᵀ/√d)
+    want = enc.from_logits(2, ctx, q @ k.transpose(-1, -2) / math.sqrt(D), q, slice(None))
+    torch.testing.assert_close(enc.scores(2, ctx, q, k), want)

@@ -2,7 +2,8 @@
 
 The names come from ``list_encodings()`` at collection time, so a new ``@register_encoding``
 is covered without touching this file. The model is the 5×64 reference; sizes stay small.
-An encoding may list parameter names that legitimately get no gradient in a class attribute
+Flags are read from built encodings (a generated DAPE entry's follow its base). An encoding
+may list parameter names that legitimately get no gradient in a class attribute
 ``params_without_grad`` (a tuple of names as in ``named_parameters()``).
 """
 
@@ -19,6 +20,11 @@ from che_bench.model import Encoder, ModelConfig
 
 NAMES = list_encodings()
 CPU = torch.device("cpu")
+
+
+def flagged(flag: str, value: bool = True) -> list[str]:
+    """The registered names whose built encoding has ``flag`` equal to ``value``."""
+    return [n for n in NAMES if getattr(build_encoding(n), flag) is value]
 
 
 def gen(seed: int) -> torch.Generator:
@@ -142,7 +148,7 @@ def test_shift_check_can_fail():
     assert shift_check(build_encoding("alibi"))
 
 
-SHIFT_INVARIANT = [n for n in NAMES if get_encoding(n).factory.shift_invariant]
+SHIFT_INVARIANT = flagged("shift_invariant")
 
 
 @pytest.mark.parametrize("causal", [False, True], ids=["bidirectional", "causal"])
@@ -178,7 +184,7 @@ def test_causal_form_ignores_later_tokens(name):
     )
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if not get_encoding(n).factory.randomized])
+@pytest.mark.parametrize("name", flagged("randomized", False))
 def test_eval_computes_only_the_read_out_rows_of_the_last_layer(name):
     """Eval skips the last layer's input rows; without dropout, training mode computes every
     row of every layer, and the read-out must be the same (up to float64 rounding: a GEMM

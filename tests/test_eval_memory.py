@@ -14,10 +14,10 @@ import torch
 
 from che_bench.config import resolve
 from che_bench.encodings import list_encodings
-from che_bench.evaluate import evaluate, query_chunk_for
 from che_bench.generators import get_task
-from che_bench.runner import build_model
+from che_bench.running.runner import build_model
 from che_bench.seeding import torch_generator
+from che_bench.training.evaluate import EvalSpec, evaluate, query_chunk_for
 
 #: Every registered encoding, plugins included: chunking must be exact for all of them.
 ENCODINGS = list_encodings()
@@ -47,8 +47,9 @@ def test_tight_budget_gives_identical_accuracy(encoding: str) -> None:
     task = get_task(config.task)
     model = build_model(config)
     assert query_chunk_for(config.eval_batch_size, 3 * 5, 1) == 1
-    tight = evaluate(model, task, config, CPU, max_memory=1)
-    unbounded = evaluate(model, task, config, CPU, max_memory=UNBOUNDED)
+    spec = EvalSpec.from_config(config)
+    tight = evaluate(model, task, spec, CPU, max_memory=1)
+    unbounded = evaluate(model, task, spec, CPU, max_memory=UNBOUNDED)
     assert tight.accuracy_by_length == unbounded.accuracy_by_length
     assert list(tight.accuracy_by_length) == [5, 6, 7]
 

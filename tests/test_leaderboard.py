@@ -19,23 +19,26 @@ from typing import Any
 import pytest
 
 from che_bench.errors import LeaderboardError
-from che_bench.leaderboard import (
-    ROW_FIELDS,
-    SCHEMA_VERSION,
+from che_bench.results.leaderboard import (
     append_row,
     append_rows,
     completed_keys,
-    make_row,
     read_rows,
-    row_problems,
     verify,
+)
+from che_bench.results.record import (
+    ROW_FIELDS,
+    SCHEMA_VERSION,
+    InvalidRecord,
+    RunRecord,
+    row_problems,
 )
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def fields(**over: Any) -> dict[str, Any]:
-    """Keyword arguments for a valid make_row call; ``n_lengths`` sets the accuracy count."""
+    """Keyword arguments for a valid RunRecord; ``n_lengths`` sets the accuracy count."""
     n = over.pop("n_lengths", 3)
     base: dict[str, Any] = dict(
         status="ok",
@@ -62,8 +65,16 @@ def fields(**over: Any) -> dict[str, Any]:
     return base
 
 
-def row(**over: Any) -> dict[str, Any]:
-    return make_row(**fields(**over))
+def row(**over: Any) -> RunRecord:
+    return RunRecord(**fields(**over))
+
+
+def smuggled(record: RunRecord, **values: Any) -> RunRecord:
+    """``record`` with ``values`` forced in past its checks (as code changing it in place
+    would): what the writer must still refuse."""
+    for name, value in values.items():
+        object.__setattr__(record, name, value)
+    return record
 
 
 def lines_of(path: Path) -> list[bytes]:
@@ -82,25 +93,25 @@ def test_round_trip(tmp_path: Path) -> None:
     assert result.problems == []
     assert result.rows == rows
     parsed = [json.loads(line) for line in lines_of(path)]
-    assert parsed == rows
+    assert parsed == [r.to_dict() for r in rows]
     assert all(list(p) == list(ROW_FIELDS) for p in parsed)
 
 
-def test_make_row_fills_defaults() -> None:
+def test_record_fills_defaults() -> None:
     r = row(seed=7)
-    assert r["schema_version"] == SCHEMA_VERSION
-    assert r["run_key"] == "abc123-s7"
-    assert re.fullmatch("[0-9a-f]{32}", r["run_id"])
-    assert r["error"] is None
-    assert r["timestamp"].endswith("+00:00")
-    assert row()["run_id"] != row()["run_id"]
+    assert r.schema_version == SCHEMA_VERSION
+    assert r.run_key == "abc123-s7"
+    assert re.fullmatch("[0-9a-f]{32}", r.run_id)
+    assert r.error is None
+    assert r.timestamp.endswith("+00:00")
+    assert row().run_id != row().run_id
 
 
 def test_nan_and_inf_stored_as_null(tmp_path: Path) -> None:
     path = tmp_path / "lb.jsonl"
     append_row(
         path,
-        fields(
+        row(
             status="diverged",
             score=float("nan"),
             final_loss=float("inf"),
@@ -127,8 +138,8 @@ def test_tuples_int_keys_and_scalar_objects_are_normalised() -> None:
             return 0.75
 
     r = row(train_lengths=(1, 40), accuracy_by_length={41: Scalar()}, score=Scalar())
-    assert r["train_lengths"] == [1, 40]
-    assert r["accuracy_by_length"] == {"41": 0.75} and r["score"] == 0.75
+    assert r.train_lengths == [1, 40]
+    assert r.accuracy_by_length == {"41": 0.75} and r.score == 0.75
 
 
 @pytest.mark.parametrize(
@@ -153,46 +164,57 @@ def test_tuples_int_keys_and_scalar_objects_are_normalised() -> None:
     ],
 )
 def test_validation_names_the_field(tmp_path: Path, change: dict[str, Any], needle: str) -> None:
-    bad, change = row(), dict(change)
+    bad, change = row().to_dict(), dict(change)
     drop = change.pop("drop", None)
     bad.update(change)
     for name in [drop] if isinstance(drop, str) else drop or ():
         del bad[name]
     path = tmp_path / "lb.jsonl"
-    with pytest.raises(LeaderboardError, match=re.escape(needle)):
-        append_row(path, bad)
-    assert not path.exists()
     assert any(needle in p for p in row_problems(bad))
-    with pytest.raises(LeaderboardError, match=re.escape(needle)):
-        make_row(**bad)
+    if bad.get("schema_version") == 0:  # a stored version-0 row is upgraded, not refused
+        assert RunRecord.from_dict(bad).schema_version == SCHEMA_VERSION
+    else:
+        with pytest.raises(InvalidRecord, match=re.escape(needle)):
+            RunRecord.from_dict(bad)
+    if set(bad) == set(ROW_FIELDS):  # caught when the record is built, before it is precious
+        with pytest.raises(InvalidRecord, match=re.escape(needle)):
+            RunRecord(**bad)
+        with pytest.raises(InvalidRecord, match=re.escape(needle)):
+            append_row(path, smuggled(row(), **change))
+    else:  # no record has such fields; the writer takes nothing else
+        with pytest.raises(TypeError, match="RunRecords"):
+            append_row(path, bad)  # type: ignore[arg-type]
+    assert not path.exists()
 
 
 def test_unserialisable_value_is_refused(tmp_path: Path) -> None:
-    bad = {**row(), "config": {"path": Path("/x")}}
+    bad = {**row().to_dict(), "config": {"path": Path("/x")}}
     with pytest.raises(LeaderboardError, match="not JSON-serializable"):
-        append_row(tmp_path / "lb.jsonl", bad)
+        append_row(tmp_path / "lb.jsonl", smuggled(row(), config={"path": Path("/x")}))
     assert not (tmp_path / "lb.jsonl").exists()
     with pytest.raises(LeaderboardError, match="not JSON-serializable"):
-        make_row(**bad)  # caught when the row is built, before it is precious
+        RunRecord(**bad)  # caught when the record is built, before it is precious
+    with pytest.raises(LeaderboardError, match="not JSON-serializable"):
+        RunRecord.from_dict(bad)
 
 
 def test_append_rows_is_all_or_nothing(tmp_path: Path) -> None:
     path = tmp_path / "lb.jsonl"
     good = [row(seed=s) for s in range(3)]
     with pytest.raises(LeaderboardError, match="field 'score'"):
-        append_rows(path, [*good, {**row(seed=9), "score": 2.0}])
+        append_rows(path, [*good, smuggled(row(seed=9), score=2.0)])
     assert not path.exists()
     append_rows(path, good)
     append_rows(path, [])
-    assert [json.loads(x) for x in lines_of(path)] == good
+    assert [json.loads(x) for x in lines_of(path)] == [r.to_dict() for r in good]
 
 
 def test_a_batch_is_one_write_call(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import che_bench.leaderboard as lb
+    import che_bench.results.leaderboard as lb
 
     writes: list[bytes] = []
 
-    class CountingOs:  # the os module, as seen by che_bench.leaderboard only
+    class CountingOs:  # the os module, as seen by che_bench.results.leaderboard only
         def __getattr__(self, name: str) -> Any:
             return getattr(os, name)
 
@@ -203,21 +225,25 @@ def test_a_batch_is_one_write_call(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(lb, "os", CountingOs())
     rows = [row(seed=s, n_lengths=460) for s in range(5)]  # ~60 KB: many pages, one call
     append_rows(tmp_path / "lb.jsonl", rows)
-    assert len(writes) == 1 and [json.loads(x) for x in writes[0].splitlines()] == rows
+    assert len(writes) == 1
+    assert [json.loads(x) for x in writes[0].splitlines()] == [r.to_dict() for r in rows]
 
 
-# A writer process. It loads only che_bench.errors and che_bench.leaderboard (a bare package
-# module skips che_bench/__init__.py, which imports torch): startup stays well under a second.
+# A writer process. It loads only che_bench.errors and che_bench.results.{leaderboard,record} (a
+# bare package module skips che_bench/__init__.py, which imports torch): startup stays well under
+# a second, and neither module may pull torch in.
 WRITER = """
 import os, sys, time, types
 pkg = types.ModuleType("che_bench")
 pkg.__path__ = [os.path.join(sys.argv[5], "che_bench")]
 sys.modules["che_bench"] = pkg
-from che_bench.leaderboard import append_row, make_row
+from che_bench.results.leaderboard import append_row
+from che_bench.results.record import RunRecord
+assert "torch" not in sys.modules and "numpy" not in sys.modules, "storage imports torch"
 path, start, writer, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 def row(i):
     n = 460 if i % 5 == 0 else 3 + i % 40  # some rows span several pages
-    return make_row(status="ok", task="t", encoding="e", encoding_options={}, seed=i, lr=1e-3,
+    return RunRecord(status="ok", task="t", encoding="e", encoding_options={}, seed=i, lr=1e-3,
         preset="p", config={"writer": writer, "i": i}, config_hash=f"w{writer}",
         train_lengths=[1, 40], test_lengths=[41, 40 + n],
         accuracy_by_length={str(41 + k): 0.123456789 for k in range(n)}, score=0.5,
@@ -290,12 +316,12 @@ def test_concurrent_writers_lose_and_tear_nothing(tmp_path: Path, spawn_writers:
 def test_torn_tail_is_reported_then_repaired(tmp_path: Path) -> None:
     path = tmp_path / "lb.jsonl"
     append_rows(path, [row(seed=0), row(seed=1)])
-    half = json.dumps(row(seed=2)).encode()[:150]
+    half = row(seed=2).to_json().encode()[:150]
     with open(path, "ab") as f:
         f.write(half)
     with pytest.warns(UserWarning, match="1 bad line.*line 3"):
         result = read_rows(path)
-    assert [r["seed"] for r in result.rows] == [0, 1]
+    assert [r.seed for r in result.rows] == [0, 1]
     assert [n for n, _ in result.problems] == [3]
     assert "torn" in result.problems[0][1]
     assert [n for n, _ in verify(path).corrupt] == [3]
@@ -305,7 +331,7 @@ def test_torn_tail_is_reported_then_repaired(tmp_path: Path) -> None:
         append_row(path, new)
     assert Path(str(path) + ".torn").read_bytes() == half + b"\n"
     parsed = [json.loads(line) for line in lines_of(path)]
-    assert [r["seed"] for r in parsed] == [0, 1, 3] and parsed[-1] == new
+    assert [r["seed"] for r in parsed] == [0, 1, 3] and parsed[-1] == new.to_dict()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert read_rows(path).problems == []
@@ -314,7 +340,7 @@ def test_torn_tail_is_reported_then_repaired(tmp_path: Path) -> None:
 def test_complete_row_missing_only_its_newline_is_kept(tmp_path: Path) -> None:
     path = tmp_path / "lb.jsonl"
     first = row(seed=0)
-    path.write_text(json.dumps(first))  # e.g. a hand edit that dropped the final newline
+    path.write_text(first.to_json())  # e.g. a hand edit that dropped the final newline
     assert read_rows(path).rows == [first]
     append_row(path, row(seed=1))
     assert [json.loads(x)["seed"] for x in lines_of(path)] == [0, 1]
@@ -353,7 +379,7 @@ def test_file_replaced_while_waiting_for_the_lock(tmp_path: Path) -> None:
         writer.start()
         time.sleep(0.2)  # the writer now waits for the lock on the old inode
         replacement = tmp_path / "new.jsonl"
-        replacement.write_text(json.dumps(row(seed=1)) + "\n")
+        replacement.write_text(row(seed=1).to_json() + "\n")
         os.replace(replacement, path)
     writer.join(10)
     assert [json.loads(x)["seed"] for x in lines_of(path)] == [1, 2]
@@ -364,7 +390,7 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "lb.jsonl"
     append_row(path, row())
     with open(path, "a") as f:
-        f.write(json.dumps({**row(), "schema_version": SCHEMA_VERSION + 1}) + "\n")
+        f.write(json.dumps({**row().to_dict(), "schema_version": SCHEMA_VERSION + 1}) + "\n")
     message = rf"lb.jsonl:2: .*newer che-bench \(schema {SCHEMA_VERSION + 1}\); upgrade che-bench"
     for call in (read_rows, completed_keys, verify):
         with pytest.raises(LeaderboardError, match=message):
@@ -373,8 +399,9 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
 
 def test_version_0_row_is_upgraded(tmp_path: Path) -> None:
     current = row(seed=4)
-    old = {k: v for k, v in current.items() if k not in ("schema_version", "accuracy_by_length")}
-    old["accuracy"] = current["accuracy_by_length"]
+    skip = ("schema_version", "accuracy_by_length")
+    old = {k: v for k, v in current.to_dict().items() if k not in skip}
+    old["accuracy"] = current.accuracy_by_length
     path = tmp_path / "lb.jsonl"
     path.write_text(json.dumps(old) + "\n")
     with warnings.catch_warnings():
@@ -411,13 +438,13 @@ def test_completed_keys_counts_only_ok_runs(tmp_path: Path) -> None:
 
 def write_messy(path: Path) -> None:
     lines = [
-        json.dumps(row(seed=0)),  # 1
+        row(seed=0).to_json(),  # 1
         "",  # 2 blank: skipped, not a problem
         '{"run_key": "abc123-s5", "sta',  # 3 torn
-        json.dumps(row(seed=1)),  # 4
-        json.dumps({**row(seed=2), "score": 1.5}),  # 5 schema
-        json.dumps(row(seed=0)),  # 6 duplicate ok run of line 1
-        json.dumps(row(seed=1, status="failed")),  # 7 failed retry of line 4: no duplicate
+        row(seed=1).to_json(),  # 4
+        json.dumps({**row(seed=2).to_dict(), "score": 1.5}),  # 5 schema
+        row(seed=0).to_json(),  # 6 duplicate ok run of line 1
+        row(seed=1, status="failed").to_json(),  # 7 failed retry of line 4: no duplicate
         "[1, 2]",  # 8 not an object
     ]
     path.write_text("\n".join(lines) + "\n")
@@ -455,7 +482,7 @@ def test_read_rows_skips_and_warns_once(tmp_path: Path) -> None:
         result = read_rows(path)
     assert len(caught) == 1 and "3 bad line(s), first at line 3" in str(caught[0].message)
     assert [n for n, _ in result.problems] == [3, 5, 8]
-    assert [r["seed"] for r in result.rows] == [0, 1, 0, 1]
+    assert [r.seed for r in result.rows] == [0, 1, 0, 1]
     with pytest.raises(LeaderboardError, match=r"lb.jsonl:3: .*\(3 bad line\(s\)\)"):
         read_rows(path, strict=True)
 

@@ -3,36 +3,36 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
 import sys
 
 import pytest
-import torch
 from click.testing import CliRunner
 
-from che_bench import plots, report
 from che_bench.cli import main
 from che_bench.config import resolve
 from che_bench.errors import CheBenchError
-from che_bench.leaderboard import append_rows
-from che_bench.runner import base_row
+from che_bench.results import plots, report
+from che_bench.results.leaderboard import append_rows
+from che_bench.results.record import RunRecord
 
 SMALL = {"steps": 5, "test_lengths": [41, 44]}
 
 
 def row(task="parity_check", encoding="alibi", seed=0, lr=1e-3, score=0.5, status="ok", **over):
-    """A leaderboard row as a run would write it, with a chosen score."""
+    """A leaderboard record as a run would write it, with a chosen score."""
     config = resolve(task, encoding, preset="smoke", seed=seed, lr=lr, **{**SMALL, **over})
-    data = base_row(config, torch.device("cpu"))
+    begun = RunRecord.begin(config, "cpu:x86_64")
     lo, hi = config.test_lengths
     curve = {str(n): min(1.0, score + 0.01 * (i % 3)) for i, n in enumerate(range(lo, hi + 1))}
     if status == "ok":
-        data.update(status="ok", score=score, accuracy_by_length=curve, final_loss=0.7)
-    else:
-        data.update(status=status, error="RuntimeError: boom")
-    return data
+        return dataclasses.replace(
+            begun, status="ok", score=score, accuracy_by_length=curve, final_loss=0.7
+        )
+    return dataclasses.replace(begun, status=status, error="RuntimeError: boom")
 
 
 @pytest.fixture
@@ -79,7 +79,7 @@ def test_option_variants_get_their_own_label():
     plain = row(encoding="rand-rope", score=0.5)
     varied_config = resolve("parity_check", "rand-rope", preset="smoke",
                             encoding_options={"max_length": 999}, **SMALL)  # fmt: skip
-    varied = {**base_row(varied_config, torch.device("cpu")), "status": "ok", "score": 0.6}
+    varied = dataclasses.replace(RunRecord.begin(varied_config, "cpu"), status="ok", score=0.6)
     labels = {c.encoding for g in report.aggregate([plain, varied]) for c in g.cells}
     assert len(labels) == 2 and "rand-rope[max_length=999]" in labels
     assert all(label.startswith("rand-rope[max_length=") for label in labels)

@@ -16,10 +16,10 @@ import torch
 from che_bench.config import resolve
 from che_bench.encodings import ENCODINGS, register_encoding
 from che_bench.encodings.alibi import ALiBi
-from che_bench.evaluate import evaluate, query_chunk_for
 from che_bench.generators import get_task
-from che_bench.runner import build_model, execute
-from che_bench.train import masked_accuracy
+from che_bench.running.runner import build_model, execute
+from che_bench.training.evaluate import EvalSpec, evaluate, query_chunk_for
+from che_bench.training.metrics import masked_accuracy
 
 TINY = {
     "steps": 6,
@@ -35,25 +35,27 @@ def test_same_seed_same_result_different_seed_differs(tmp_path):
     a = execute(resolve("reverse_string", "alibi", preset="smoke", seed=3, **TINY), run_dir=None)
     b = execute(resolve("reverse_string", "alibi", preset="smoke", seed=3, **TINY), run_dir=None)
     c = execute(resolve("reverse_string", "alibi", preset="smoke", seed=4, **TINY), run_dir=None)
-    assert a["status"] == "ok"
-    assert a["accuracy_by_length"] == b["accuracy_by_length"] and a["score"] == b["score"]
-    assert a["final_loss"] == b["final_loss"]
-    assert a["final_loss"] != c["final_loss"]
+    assert a.status == "ok"
+    assert a.accuracy_by_length == b.accuracy_by_length and a.score == b.score
+    assert a.final_loss == b.final_loss
+    assert a.final_loss != c.final_loss
 
 
 def test_score_is_the_unweighted_mean_over_test_lengths():
     row = execute(resolve("parity_check", "nope", preset="smoke", **TINY), run_dir=None)
-    curve = row["accuracy_by_length"]
+    curve = row.accuracy_by_length
     assert list(curve) == ["41", "42", "43"]
-    assert row["score"] == pytest.approx(np.mean(list(curve.values())))
+    assert row.score == pytest.approx(np.mean(list(curve.values())))
 
 
 def test_evaluation_memory_budget_never_changes_a_number():
     config = resolve("duplicate_string", "rand-alibi", preset="smoke", **TINY)
     model = build_model(config)
     task = get_task(config.task)
-    roomy = evaluate(model, task, config, torch.device("cpu"), max_memory=2**34)
-    tight = evaluate(model, task, config, torch.device("cpu"), max_memory=2**16)
+    spec = EvalSpec.from_config(config)
+    assert spec == EvalSpec(test_lengths=(41, 43), samples=6, batch_size=4, seed=1, dropout=False)
+    roomy = evaluate(model, task, spec, torch.device("cpu"), max_memory=2**34)
+    tight = evaluate(model, task, spec, torch.device("cpu"), max_memory=2**16)
     assert query_chunk_for(4, 129, 2**16) is not None  # the tight budget really chunks
     assert roomy.accuracy_by_length == tight.accuracy_by_length
 
@@ -90,9 +92,9 @@ def test_nan_loss_is_recorded_as_diverged_not_a_crash():
     finally:
         for name in ("test-exploding", "dape-test-exploding", "dapev2-test-exploding"):
             ENCODINGS.remove(name)
-    assert row["status"] == "diverged"
-    assert "loss became nan at step 1" in row["error"]
-    assert row["score"] is None
+    assert row.status == "diverged"
+    assert "loss became nan at step 1" in row.error
+    assert row.score is None
 
 
 def test_killed_run_resumes_bit_identically(tmp_path):

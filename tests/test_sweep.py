@@ -18,9 +18,9 @@ from click.testing import CliRunner
 
 from che_bench.encodings import ENCODINGS, Encoding, register_encoding
 from che_bench.errors import CheBenchError, ConfigError, UnknownNameError
-from che_bench.executors import WORKER_DIED, InlineExecutor, LocalExecutor, RayExecutor
-from che_bench.leaderboard import read_rows, verify
-from che_bench.sweep import SweepSpec, expand, load_sweep, pending, run_sweep
+from che_bench.results.leaderboard import read_rows, verify
+from che_bench.running.executors import WORKER_DIED, InlineExecutor, LocalExecutor, RayExecutor
+from che_bench.running.sweep import SweepSpec, expand, load_sweep, pending, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The smoke preset shrunk further: each run takes well under a second.
@@ -75,7 +75,7 @@ def failing_encodings():
 
 
 def keys(rows) -> Counter:
-    return Counter(r["run_key"] for r in rows)
+    return Counter(r.run_key for r in rows)
 
 
 # -- grid expansion ------------------------------------------------------------------------
@@ -146,7 +146,7 @@ def test_failures_are_recorded_and_the_sweep_goes_on(tmp_path, failing_encodings
     result = run_sweep(configs, executor, board)
     rows = read_rows(board).rows
     assert keys(rows) == Counter(c.run_key for c in configs)  # each run exactly once
-    status = {(r["encoding"], r["seed"]): (r["status"], r["error"]) for r in rows}
+    status = {(r.encoding, r.seed): (r.status, r.error) for r in rows}
     assert status[("nope", 0)][0] == status[("nope", 1)][0] == "ok"
     assert status[("test-broken", 0)] == ("failed", "RuntimeError: broken on purpose")
     assert status[("test-crash", 1)] == ("failed", WORKER_DIED)
@@ -166,7 +166,7 @@ def test_cli_sweep_exits_nonzero_with_a_summary(tmp_path, failing_encodings):
     assert "1 ok, 1 failed" in result.output
     assert "FAILED   parity_check × test-broken" in result.output
     assert "RuntimeError: broken on purpose" in result.output
-    assert [r["status"] for r in read_rows(board).rows] == ["ok", "failed"]
+    assert [r.status for r in read_rows(board).rows] == ["ok", "failed"]
 
 
 def che_bench(*args: str, cwd: Path, **popen) -> subprocess.Popen:
@@ -235,15 +235,15 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_completes(tmp_path):
 
 def test_pending_skips_only_ok_runs(tmp_path):
     """A killed sweep left some rows: ok ones are skipped, failed ones are run again."""
-    import torch
+    import dataclasses
 
-    from che_bench.leaderboard import append_rows
-    from che_bench.runner import base_row
+    from che_bench.results.leaderboard import append_rows
+    from che_bench.results.record import RunRecord
 
     board = tmp_path / "board.jsonl"
     configs = expand(spec(encodings=["nope"], seeds=[0, 1, 2]))
-    rows = [base_row(c, torch.device("cpu")) for c in configs[:2]]
-    rows[0].update(status="ok", score=0.5)
+    rows = [RunRecord.begin(c, "cpu:x86_64") for c in configs[:2]]
+    rows[0] = dataclasses.replace(rows[0], status="ok", score=0.5)
     append_rows(board, rows)  # rows[1] keeps status "failed"
     assert [c.run_key for c in pending(configs, board)] == [c.run_key for c in configs[1:]]
     assert pending(configs, tmp_path / "absent.jsonl") == configs
@@ -264,16 +264,14 @@ def test_ray_executor_runs_a_sweep(tmp_path, monkeypatch):
     finally:
         ray.shutdown()
     assert keys(read_rows(board).rows) == Counter(c.run_key for c in configs)
-    assert [r["status"] for r in result.rows] == ["ok"] * 4
+    assert [r.status for r in result.rows] == ["ok"] * 4
     # same seed, same config: the Ray rows equal the in-process ones
-    inline = {
-        r["run_key"]: r["score"] for r in run_sweep(configs[:1], InlineExecutor("cpu"), None).rows
-    }
-    assert {r["run_key"]: r["score"] for r in result.rows if r["run_key"] in inline} == inline
+    inline = {r.run_key: r.score for r in run_sweep(configs[:1], InlineExecutor("cpu"), None).rows}
+    assert {r.run_key: r.score for r in result.rows if r.run_key in inline} == inline
 
 
 def test_missing_ray_is_one_line_error(monkeypatch):
-    from che_bench.executors import make_executor
+    from che_bench.running.executors import make_executor
 
     monkeypatch.setitem(sys.modules, "ray", None)  # makes `import ray` fail
     with pytest.raises(CheBenchError, match=r"install che-bench\[ray\]"):

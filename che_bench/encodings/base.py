@@ -1,16 +1,19 @@
 """The encoding protocol: one object owns an encoding's embedding- and attention-side effects.
 
-The encoder calls the hooks in a fixed order (spec ``encodings.md`` §0), and never
-branches on an encoding's name::
+The encoder calls four hooks in a fixed order and never branches on an encoding's name
+(the fifth, ``bias``, is called by the default ``prepare``)::
 
     embed(T)                                 once per forward   (absolute encodings)
     for each layer:
-        ctx = prepare(layer, T)              once per forward   (bias B, random draws, caches)
+        ctx = prepare(layer, T)              once per forward   (the bias B, random draws)
         q, k = qk(layer, ctx, q, k)          full sequence      (RoPE)
         for each block of query rows:
-            A = logits(layer, ctx, q, k, rows)      scaled logits (Transformer-XL overrides)
-            S = modify(layer, ctx, A, q, rows)      default A + B (DAPE and CoPE override)
+            S = scores(layer, ctx, q, k, rows)     default q·kᵀ/√d + B
             [causal mask] -> softmax -> · V
+
+This is the order of the official DAPE code (Zheng et al. 2024): B is added after the 1/√d
+scaling, and content-dependent terms (Transformer-XL, CoPE, the DAPE mixer) come before the
+mask. An additive-bias encoding implements ``bias`` alone.
 
 ``rows`` is a ``slice`` of query indices: evaluation chunks over query rows to bound
 memory, so every hook that touches the query axis must honour it.
@@ -19,7 +22,7 @@ memory, so every hook that touches the query axis must honour it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -43,12 +46,14 @@ class ModelDims:
 
 @dataclass
 class LayerContext:
-    """Per-forward, per-layer state, computed once and reused by every query chunk."""
+    """Per-forward, per-layer state, computed once and reused by every query chunk.
+
+    An encoding that needs more state returns a subclass with typed fields from ``prepare``.
+    """
 
     length: int
     bias: Tensor | None = None  # [H, T, T], batch-independent, never tiled
     positions: Tensor | None = None  # a randomized encoding's draw for this layer
-    cache: dict[str, Any] = field(default_factory=dict)
 
 
 class Encoding(nn.Module):
@@ -56,9 +61,9 @@ class Encoding(nn.Module):
 
     Class flags describe the encoding to the registry, the model and the tests:
 
-    - ``has_bias``: implements :meth:`bias`; DAPE can wrap it (``dape-<name>``).
-    - ``absolute``: implements :meth:`embed`; the encoder applies input dropout.
-    - ``content_dependent``: the positional term depends on q or k (not wrappable).
+    - ``has_bias``: implements :meth:`bias` and keeps the default :meth:`scores` (A + B), so
+      DAPE can wrap it (``dape-<name>``, ``dapev2-<name>``).
+    - ``absolute``: implements :meth:`embed` (the encoder applies input dropout to its sum).
     - ``shift_invariant``: scores depend only on offsets j - i (tested).
     - ``randomized``: draws positions at every forward, in eval mode too.
     """
@@ -66,7 +71,6 @@ class Encoding(nn.Module):
     description: ClassVar[str] = "no positional information"
     has_bias: ClassVar[bool] = False
     absolute: ClassVar[bool] = False
-    content_dependent: ClassVar[bool] = False
     shift_invariant: ClassVar[bool] = True
     randomized: ClassVar[bool] = False
 
@@ -106,37 +110,30 @@ class Encoding(nn.Module):
         """Transform per-head q, k [B, H, T, d] before the dot product."""
         return q, k
 
-    def logits(self, layer: int, ctx: LayerContext, q: Tensor, k: Tensor, rows: slice) -> Tensor:
-        """Scaled logits A [B, H, rows, T] for the query rows ``rows``."""
-        return torch.matmul(q[:, :, rows], k.transpose(-1, -2)).div_(math.sqrt(q.shape[-1]))
-
-    def modify(
-        self, layer: int, ctx: LayerContext, logits: Tensor, q: Tensor, rows: slice
-    ) -> Tensor:
-        """Final pre-softmax scores from A (and the bias in ``ctx``); default A + B."""
-        if ctx.bias is None:
-            return logits
-        return logits + ctx.bias[:, rows]
-
-    # -- conveniences shared by the encoder and the tests -----------------------------
     def scores(
         self, layer: int, ctx: LayerContext, q: Tensor, k: Tensor, rows: slice = ALL_ROWS
     ) -> Tensor:
-        """logits then modify, for q and k already passed through :meth:`qk`."""
-        logits = self.logits(layer, ctx, q, k, rows)
-        kind, bias = type(self), ctx.bias
-        if (
-            kind.logits is Encoding.logits  # A is a fresh temporary: add B into it
-            and kind.modify is Encoding.modify
-            and bias is not None
-            and bias.dtype == logits.dtype
-        ):
-            return logits.add_(bias[:, rows])
-        return self.modify(layer, ctx, logits, q, rows)
+        """Pre-softmax scores [B, H, rows, T] for the query rows ``rows`` of q, k (after
+        :meth:`qk`): A = q·kᵀ/√d plus the bias of ``ctx`` if any."""
+        return plus_bias(scaled_logits(q, k, rows), ctx.bias, rows)
 
     def extra_repr(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
         return f"name={self.name!r}, causal={self.causal}" + (f", {opts}" if opts else "")
+
+
+def scaled_logits(q: Tensor, k: Tensor, rows: slice = ALL_ROWS) -> Tensor:
+    """A = q·kᵀ/√d [B, H, rows, T] for the query rows ``rows``: a fresh tensor."""
+    return torch.matmul(q[:, :, rows], k.transpose(-1, -2)).div_(math.sqrt(q.shape[-1]))
+
+
+def plus_bias(logits: Tensor, bias: Tensor | None, rows: slice = ALL_ROWS) -> Tensor:
+    """logits + B[:, rows], written into ``logits`` (a fresh temporary) when dtypes agree."""
+    if bias is None:
+        return logits
+    if bias.dtype == logits.dtype:
+        return logits.add_(bias[:, rows])
+    return logits + bias[:, rows]
 
 
 def row_indices(rows: slice, length: int, device: torch.device) -> Tensor:

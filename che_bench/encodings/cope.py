@@ -2,8 +2,9 @@
 
 Causal: gates g_ij = σ(A_ij) for j <= i (0 otherwise), positions p_ij = Σ_{t=j..i} g_it clamped
 to npos - 1, z_i = q_iᵀe with the unscaled query, and logits'_ij = A_ij + interpolation of z_i
-at p_ij. Bidirectional (spec §5, a che-bench proposal): p_ij sums the gates between j and i
-inclusive on either side, with separate zero-initialised tables e^L (j <= i) and e^R (j > i).
+at p_ij. The bidirectional form is a che-bench proposal (the official code is causal only): p_ij
+sums the gates between j and i inclusive on either side, with separate zero-initialised tables
+e^L (j <= i) and e^R (j > i).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from che_bench.encodings.base import Encoding, LayerContext, row_indices
+from che_bench.encodings.base import ALL_ROWS, Encoding, LayerContext, row_indices
 from che_bench.encodings.registry import register_encoding
 from che_bench.errors import ConfigError
 
@@ -29,8 +30,6 @@ def interpolate(z: Tensor, positions: Tensor) -> Tensor:
 class CoPE(Encoding):
     """Contextual positions: counts of sigmoid gates between key and query, interpolated."""
 
-    content_dependent = True
-
     def __init__(self, dims, *, causal: bool = False, npos: int = 64) -> None:
         super().__init__(dims, causal=causal)
         if npos < 1:
@@ -38,11 +37,16 @@ class CoPE(Encoding):
         sides = 1 if causal else 2
         self.e = nn.Parameter(torch.zeros(sides, dims.num_layers, dims.head_dim, npos))
 
-    def modify(
+    def scores(self, layer, ctx, q, k, rows=ALL_ROWS):
+        return self.from_logits(layer, ctx, super().scores(layer, ctx, q, k, rows), q, rows)
+
+    def from_logits(
         self, layer: int, ctx: LayerContext, logits: Tensor, q: Tensor, rows: slice
     ) -> Tensor:
-        if ctx.bias is not None:  # none of its own; kept for subclasses that add one
-            logits = logits + ctx.bias[:, rows]
+        """logits + the interpolated z_i at the contextual positions, for the rows ``rows``.
+
+        ``logits`` are the scaled logits (plus a bias, for a subclass that adds one).
+        """
         npos = self.e.shape[-1]
         i = row_indices(rows, ctx.length, logits.device)[:, None]
         j = torch.arange(ctx.length, device=logits.device)[None, :]

@@ -2,8 +2,9 @@
 
 B_h[i,j] = f_θ(ψ(i - j) / (ψ(max(n, |λ·L0|)) + ε))_h with ψ(x) = ln(|c·x| + 1) and
 f_θ = Linear(1 → 32) → act → Linear(32 → H). Causal (official): n = i, the query row, and the
-value f_θ(0) for j > i. Bidirectional (spec §5): separate (f_θ, c, λ) for j <= i and j > i,
-L0 shared, and n = T. The bias is batch-independent: [H, T, T] once per forward per layer.
+value f_θ(0) for j > i. The bidirectional form is a che-bench decision (the reference code is
+causal only): separate (f_θ, c, λ) for j <= i and j > i, L0 shared, and n = T, the full sequence
+length. The bias is batch-independent: [H, T, T] once per forward per layer.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 ``kerple`` (log kernel, the base of DAPE-Kerple): B = -p·ln(1 + a·|i - j|).
 ``kerple-power`` (the KERPLE repo's ``ParallelKerplePower``): B = -a·|i - j|^p.
-Causal forms use one (p, a) per layer and head and give 0 for j > i; the bidirectional
-che-bench form (spec §5) adds an independently drawn right-hand set for j > i.
+Causal forms use one (p, a) per layer and head and give 0 for j > i. The official code is causal
+only; the bidirectional form is a che-bench decision: an independently drawn right-hand set
+(same init and clamp) for j > i, the left set covering the diagonal.
 """
 
 from __future__ import annotations

@@ -9,20 +9,26 @@ the exact equivalent of the rel-shift. The randomized twin lives in ``randomized
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from che_bench.encodings.absolute import sinusoid
-from che_bench.encodings.base import Encoding, LayerContext, signed_offsets
+from che_bench.encodings.base import ALL_ROWS, Encoding, LayerContext, signed_offsets
 from che_bench.encodings.registry import register_encoding
+
+
+@dataclass
+class RelativeContext(LayerContext):
+    """One layer's r_h(δ) = (W_R s(δ))_h for the 2T-1 offsets: r [H, 2T-1, d] at δ + T - 1."""
+
+    r: Tensor | None = None
 
 
 @register_encoding("relative")
 class Relative(Encoding):
     """Transformer-XL relative logits: content, global-bias and sinusoidal relative terms."""
-
-    content_dependent = True
 
     def __init__(self, dims, *, causal: bool = False) -> None:
         super().__init__(dims, causal=causal)
@@ -45,12 +51,13 @@ class Relative(Encoding):
         table = sinusoid(positions, self.dims.d_model).to(self.w_r.dtype)
         r = table @ self.w_r[layer].T  # [2T-1, 64]
         heads = r.view(2 * length - 1, self.dims.num_heads, self.dims.head_dim).transpose(0, 1)
-        return LayerContext(length, positions=positions, cache={"r": heads})  # r: [H, 2T-1, d]
+        return RelativeContext(length, positions=positions, r=heads)
 
-    def logits(self, layer: int, ctx: LayerContext, q: Tensor, k: Tensor, rows: slice) -> Tensor:
+    def scores(self, layer, ctx: RelativeContext, q, k, rows=ALL_ROWS) -> Tensor:
+        """[(q_i + u)·k_j + (q_i + v)·r(j - i)] / √d for the query rows ``rows``."""
         q_rows = q[:, :, rows]
         content = torch.matmul(q_rows + self.u[layer][:, None], k.transpose(-1, -2))
-        by_offset = torch.matmul(q_rows + self.v[layer][:, None], ctx.cache["r"].transpose(-1, -2))
+        by_offset = torch.matmul(q_rows + self.v[layer][:, None], ctx.r.transpose(-1, -2))
         index = signed_offsets(ctx.length, q.device, rows) + (ctx.length - 1)
         position = by_offset.gather(-1, index.expand(*content.shape))
         return (content + position) / math.sqrt(q.shape[-1])

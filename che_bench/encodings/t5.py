@@ -1,9 +1,10 @@
 """T5 relative position bias (Raffel et al. 2020, arXiv 1910.10683), as in the DAPE code.
 
 One table W [32 buckets, H] shared by all layers, causal bucketing with max_distance 128,
-B_h[i,j] = √d·W[bucket(n), h]. Causal: n = max(i - j, 0). Bidirectional (spec §5): a left
-table for j <= i (n = i - j) and a right table for j > i (n = j - i), each with the causal
-bucketing, so the left half equals the causal form.
+B_h[i,j] = √d·W[bucket(n), h]. Causal: n = max(i - j, 0). Bidirectional (a che-bench
+decision; T5's own bidirectional scheme, 16 buckets per side, is not used): a left table for
+j <= i (n = i - j) and a right table for j > i (n = j - i), each with the causal bucketing,
+so the left half equals the causal form.
 """
 
 from __future__ import annotations

@@ -108,7 +108,7 @@ SEPARATOR = 2
 
 
 def sample_binary_operands(rng: np.random.Generator, batch_size: int, length: int) -> np.ndarray:
-    """Inputs shared by binary_addition and binary_multiplication (spec §3).
+    """Inputs shared by binary_addition and binary_multiplication (the reference code).
 
     N <= 2: v ~ U{0..2^N-2} in exactly N LE bits, no separator.
     N >= 3: n ~ U{1..N-2}, m = N-1-n; a ~ U{1..2^n-1}, b ~ U{1..2^m-1}; ``a 2 b`` with a and b
@@ -202,8 +202,9 @@ def sample_bracket_expressions(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw ``batch_size`` expressions expr(length) and their values mod ``modulus``.
 
-    The reference recursion (spec §3): n=1 ``d``, n=2 ``-d``, n=3 ``(d)``, n=4 ``(-d)``;
-    n>=5 ``( expr(a) OP expr(n-3-a) )`` with a ~ U{1..n-4}, OP uniform on + - (*), d uniform.
+    The recursion of the reference code (Delétang et al., ICLR 2023): n=1 ``d``, n=2 ``-d``,
+    n=3 ``(d)``, n=4 ``(-d)``; n>=5 ``( expr(a) OP expr(n-3-a) )`` with a ~ U{1..n-4}, OP
+    uniform on + - (*), d uniform.
     Every node draws independently, so the trees of the whole batch are expanded
     breadth-first together (one vector step per tree level) and evaluated bottom-up
     afterwards. Tokens use :func:`brackets_ids`.

@@ -7,6 +7,7 @@ A task is a pure sampler: ``task.sample(rng, batch_size, length)`` returns a
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -31,8 +32,31 @@ class Batch:
     mask: np.ndarray
 
 
+@dataclass(frozen=True)
+class Example:
+    """A golden example of a task built with its default parameters.
+
+    inputs:  the input ids (an actual input length, e.g. odd for modular_arithmetic)
+    targets: the expected target ids, ``output_length(len(inputs))`` of them
+    mask:    how many leading target positions count for accuracy; None: all of them
+    note:    what the ids spell, or where the example comes from
+    """
+
+    inputs: Sequence[int]
+    targets: Sequence[int]
+    mask: int | None = None
+    note: str = ""
+
+    def expected_mask(self) -> list[bool]:
+        count = len(self.targets) if self.mask is None else self.mask
+        return [i < count for i in range(len(self.targets))]
+
+
 class Task(ABC):
-    """A CHE task. Subclasses set the class attributes and implement ``_sample``."""
+    """A CHE task: the one source of its facts. Subclasses set the class attributes and
+    implement ``_sample``; the constructor's keyword arguments are the task's parameters
+    (``RunConfig.task_params``), so they need defaults and plain values (int, float, bool, str).
+    """
 
     name: ClassVar[str]
     level: ClassVar[Level]
@@ -42,6 +66,15 @@ class Task(ABC):
     #: Ids decoded for humans by ``che-bench sample``; defaults to the id itself.
     input_symbols: ClassVar[tuple[str, ...] | None] = None
     output_symbols: ClassVar[tuple[str, ...] | None] = None
+    #: Default training lengths (N ~ U{1..40}) and test lengths (41..500), those of Delétang
+    #: et al. (ICLR 2023) and Ruoss et al. (ACL 2023); a preset or a flag may override them.
+    train_lengths: ClassVar[tuple[int, int]] = (1, 40)
+    test_lengths: ClassVar[tuple[int, int]] = (41, 500)
+    #: Target id that ends the answer; accuracy counts the positions through its first
+    #: occurrence. None: every position counts.
+    terminator: ClassVar[int | None] = None
+    #: Golden examples (default parameters); the tests check ``targets_for`` and ``oracle``.
+    examples: ClassVar[tuple[Example, ...]] = ()
 
     @abstractmethod
     def output_length(self, length: int) -> int:
@@ -83,6 +116,19 @@ class Task(ABC):
         """
         raise NotImplementedError(f"{self.name} does not label arbitrary inputs")
 
+    def oracle(self, inputs: Sequence[int]) -> list[int]:
+        """The targets of one input by the task's plain definition, in plain Python.
+
+        A second, deliberately simple implementation (one sample, no vectorization) that the
+        tests hold ``targets_for`` and every sampled batch to. Raises ``ValueError`` for an
+        input the generator must never emit. Every built-in task implements this.
+        """
+        raise NotImplementedError(f"{self.name} has no oracle")
+
+    @property
+    def has_oracle(self) -> bool:
+        return type(self).oracle is not Task.oracle
+
     # -- helpers shared by tasks -----------------------------------------------------
     @staticmethod
     def full_mask(targets: np.ndarray) -> np.ndarray:
@@ -106,14 +152,16 @@ class Task(ABC):
 
 
 class TerminatedBitsTask(Task):
-    """A task whose answer is bits followed by a terminator ``$`` (id 2)."""
+    """A task whose answer is bits followed by a terminator ``$`` (id 2), then zeros."""
 
     output_size = 3
     output_symbols = ("0", "1", "$")
+    terminator = 2
 
     @property
     def chance(self) -> float:
-        """50%, as the papers quote (spec §2): the answer is bits, 2 only terminates it."""
+        """50%, the random accuracy the papers quote for bit answers (Delétang et al., ICLR
+        2023; Ruoss et al., ACL 2023): the answer is bits, 2 only terminates it."""
         return 0.5
 
 

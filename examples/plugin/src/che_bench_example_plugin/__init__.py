@@ -10,8 +10,8 @@ import torch
 from torch import Tensor, nn
 
 from che_bench.encodings import Encoding, ModelDims, register_encoding
-from che_bench.generators import register_task
-from che_bench.generators.reverse_string import ReverseString
+from che_bench.generators import Example, register_task
+from che_bench.generators.dcf.reverse_string import ReverseString
 
 
 class CauchyBias(Encoding):
@@ -38,6 +38,7 @@ class ReverseStringTernary(ReverseString):
 
     name = "reverse_string3"
     description = "The input string over {0,1,2} reversed."
+    examples = (Example([2, 0, 1, 1], [1, 1, 0, 2]), Example([2], [2]))
 
     def __init__(self) -> None:
         super().__init__(vocab_size=3)

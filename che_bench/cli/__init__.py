@@ -1,0 +1,64 @@
+"""The ``che-bench`` command line: thin click commands over the library, rendered with rich.
+
+Every user mistake ends as one line on stderr and exit code 2, never a traceback. The group
+lives here; each command family is a module of this package (``catalog``, ``run``,
+``sweep``, ``results``) that imports only :mod:`che_bench.cli._common`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import click
+
+from che_bench.cli._common import fail, show_warning
+from che_bench.errors import CheBenchError
+
+
+class CheBenchGroup(click.Group):
+    """Turns user errors (ours and click's usage errors) into one line and exit code 2."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            return super().main(*args, **kwargs)
+        except CheBenchError as exc:
+            fail(str(exc))
+        except click.UsageError as exc:
+            where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+            fail(f"{exc.format_message()}{where}")
+        except click.ClickException as exc:
+            fail(exc.format_message(), exc.exit_code)
+        except (KeyboardInterrupt, click.Abort):
+            fail("interrupted; re-run the same command to resume", 130)
+
+
+@click.group(cls=CheBenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="che-bench")
+def main() -> None:
+    """che-bench: length generalization of positional encodings on the 15 CHE tasks.
+
+    Train a small encoder on lengths 1-40, score it on longer inputs, and append one row
+    to a leaderboard. Start with:
+
+    \b
+      che-bench list tasks
+      che-bench list encodings 'dape*'
+      che-bench sample --task reverse_string --length 8
+      che-bench run --task parity_check --pe rope --preset smoke
+    """
+    warnings.showwarning = show_warning
+
+
+def _register() -> None:
+    from che_bench.cli.catalog import list_command, sample
+    from che_bench.cli.results import check, leaderboard, plot, report
+    from che_bench.cli.run import run
+    from che_bench.cli.sweep import sweep
+
+    for command in (list_command, sample, run, sweep, report, plot, check, leaderboard):
+        main.add_command(command)
+
+
+_register()

@@ -1,0 +1,234 @@
+"""``che-bench run``: train one model (or a seed ensemble), score it, append its record."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from che_bench.cli._common import Real, check_writable, console, parse_pe_options
+from che_bench.util import DEFAULT_LEADERBOARD, DEFAULT_RUN_DIR, fmt_range, parse_seeds, parse_size
+
+if TYPE_CHECKING:
+    from che_bench.results.record import RunRecord
+
+
+@click.command()
+@click.option("--task", "-t", required=True, help="Task name (see `che-bench list tasks`).")
+@click.option("--pe", "encoding", required=True, help="Encoding (see `che-bench list encodings`).")
+@click.option(
+    "--pe-opt",
+    "pe_opts",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Encoding option, repeatable (e.g. --pe-opt kernel=5).",
+)
+@click.option(
+    "--preset",
+    default="quick",
+    show_default=True,
+    help="Budget preset name (smoke, quick, paper) or a YAML file.",
+)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option(
+    "--seeds",
+    help="Train several seeds (N, LO-HI or a list) as one seed-parallel ensemble; one row each.",
+)
+@click.option("--lr", type=Real(0, low_open=True), help="Learning rate (preset default otherwise).")
+@click.option("--steps", type=int, help="Training steps.")
+@click.option("--batch-size", type=int, help="Training batch size.")
+@click.option("--train-lengths", help="Training lengths LO-HI (e.g. 1-40).")
+@click.option("--test-lengths", help="Test lengths LO-HI (e.g. 41-500).")
+@click.option("--eval-samples", type=int, help="Samples per test length.")
+@click.option("--eval-batch-size", type=int, help="Evaluation sub-batch size.")
+@click.option(
+    "--eval-dropout/--no-eval-dropout",
+    default=None,
+    help="Keep dropout on at evaluation (reference behaviour).",
+)
+@click.option(
+    "--causal/--bidirectional",
+    default=False,
+    show_default=True,
+    help="Causal attention form of the encoding (not the CHE default).",
+)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+@click.option(
+    "--leaderboard",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_LEADERBOARD,
+    show_default=True,
+)
+@click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_RUN_DIR,
+    show_default=True,
+    help="Where checkpoints live; a re-run resumes from them.",
+)
+@click.option("--checkpoint-every", type=int, help="Steps between checkpoints.")
+@click.option("--max-memory", help="Evaluation memory budget, e.g. 2GB (default: 1/4 of free).")
+def run(
+    task: str,
+    encoding: str,
+    pe_opts: tuple[str, ...],
+    preset: str,
+    seed: int,
+    seeds: str | None,
+    device: str,
+    leaderboard: Path,
+    run_dir: Path,
+    max_memory: str | None,
+    **overrides: Any,
+) -> None:
+    """Train one model on TASK with encoding PE, score it, append a leaderboard row.
+
+    \b
+    Examples:
+      che-bench run --task parity_check --pe nope --preset smoke
+      che-bench run --task solve_equation --pe dape-kerple
+      che-bench run --task reverse_string --pe dapev2-kerple --pe-opt kernel=5 --steps 2000
+
+    Killed runs resume from their last checkpoint when the same command is run again.
+    """
+    from che_bench.config import resolve
+    from che_bench.running.runner import run as run_config
+
+    config = resolve(
+        task,
+        encoding,
+        preset=preset,
+        encoding_options=parse_pe_options(pe_opts),
+        seed=seed,
+        **overrides,
+    )
+    budget = parse_size(max_memory)
+    check_writable(leaderboard)
+    if seeds is not None:
+        run_ensemble(config, parse_seeds(seeds), leaderboard, device, run_dir, budget)
+        return
+    console.print(
+        f"[bold]{task}[/] × [bold]{encoding}[/]  seed {seed}  preset {config.preset}  "
+        f"steps {config.steps}  lr {config.lr:g}  train {fmt_range(config.train_lengths)}  "
+        f"test {fmt_range(config.test_lengths)}  run {config.run_key}",
+        highlight=False,
+    )
+    with ProgressView(console) as view:
+        record = run_config(
+            config,
+            leaderboard=leaderboard,
+            device=device,
+            run_dir=run_dir,
+            max_memory=budget,
+            hooks=view.hooks(),
+        )
+    render_row(record)
+    console.print(f"appended 1 row to {leaderboard}", highlight=False)
+    if record.status != "ok":
+        sys.exit(1)
+
+
+def run_ensemble(
+    config: Any, seeds: list[int], leaderboard: Path, device: str, run_dir: Path, budget: int | None
+) -> None:
+    """`run --seeds`: train the seeds together as one ensemble, append one row each."""
+    import dataclasses
+
+    from che_bench.results.leaderboard import append_rows
+    from che_bench.running.runner import remove_checkpoint
+    from che_bench.training.ensemble import train_ensemble
+
+    configs = [dataclasses.replace(config, seed=s) for s in seeds]
+    console.print(
+        f"[bold]{config.task}[/] × [bold]{config.encoding}[/]  {len(seeds)} seeds as one "
+        f"ensemble  preset {config.preset}  steps {config.steps}  lr {config.lr:g}",
+        highlight=False,
+    )
+    with ProgressView(console) as view:
+        records = train_ensemble(
+            configs, device=device, run_dir=run_dir, max_memory=budget, hooks=view.hooks()
+        )
+    append_rows(leaderboard, records)
+    for c in configs:
+        remove_checkpoint(run_dir, c.run_key)
+    for r in records:
+        score = "-" if r.score is None else f"{r.score:.4f}"
+        console.print(f"seed {r.seed}: {r.status}  score {score}", highlight=False)
+    console.print(f"appended {len(records)} rows to {leaderboard}", highlight=False)
+    if any(r.status != "ok" for r in records):
+        sys.exit(1)
+
+
+class ProgressView:
+    """A live bar on a terminal; plain log lines otherwise (CI, pipes)."""
+
+    def __init__(self, out: Console) -> None:
+        self.out = out
+        self.live = out.is_terminal
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=out,
+            disable=not self.live,
+        )
+        self.bars: dict[str, Any] = {}
+
+    def __enter__(self) -> ProgressView:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)
+
+    def hooks(self):
+        from che_bench.running.runner import RunHooks
+
+        return RunHooks(on_train=self.on_train, on_eval=self.on_eval, on_resume=self.on_resume)
+
+    def on_resume(self, step: int) -> None:
+        self.out.print(f"resuming from the checkpoint at step {step}", highlight=False)
+
+    def _bar(self, name: str, total: int) -> Any:
+        if name not in self.bars:
+            self.bars[name] = self.progress.add_task(name, total=total, info="")
+        return self.bars[name]
+
+    def on_train(self, p) -> None:
+        info = f"loss {p.loss:.4f}  acc {p.accuracy:.3f}  {p.steps_per_s:.1f} steps/s"
+        self.progress.update(self._bar("train", p.total), completed=p.step, info=info)
+        if not self.live:
+            self.out.print(f"step {p.step}/{p.total}  {info}", highlight=False)
+
+    def on_eval(self, done: int, total: int) -> None:
+        self.progress.update(self._bar("evaluate", total), completed=done)
+        if not self.live and (done == total or done % max(1, total // 5) == 0):
+            self.out.print(f"evaluated {done}/{total} lengths", highlight=False)
+
+
+def render_row(record: RunRecord) -> None:
+    table = Table(title="result", box=None, show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    score = record.score
+    table.add_row("status", record.status + (f" ({record.error})" if record.error else ""))
+    table.add_row("score", "-" if score is None else f"{score:.4f}  (chance {record.chance:.2f})")
+    curve = record.accuracy_by_length
+    if curve:
+        keys = list(curve)
+        picks = sorted({keys[0], keys[len(keys) // 2], keys[-1]}, key=int)
+        table.add_row("accuracy", "  ".join(f"ℓ={k}: {curve[k]:.3f}" for k in picks))
+    table.add_row("steps", str(record.steps))
+    if record.final_loss is not None:
+        table.add_row("final loss", f"{record.final_loss:.4f}")
+    table.add_row("wall time", f"{record.wall_time_s:.1f} s on {record.device}")
+    table.add_row("run key", record.run_key)
+    console.print(table)

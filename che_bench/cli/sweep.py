@@ -1,0 +1,143 @@
+"""``che-bench sweep``: every task × encoding × lr × seed of a grid, skipping finished runs."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from che_bench.cli._common import Real, check_writable, parse_pe_options, say
+from che_bench.cli._grid import (
+    ExecutorChoice,
+    plan_shape,
+    run_configs,
+    run_line,
+    with_executor_options,
+)
+from che_bench.errors import ConfigError
+from che_bench.util import DEFAULT_LEADERBOARD, DEFAULT_RUN_DIR, parse_seeds
+from che_bench.yamlio import parse_value
+
+
+@click.command()
+@click.argument("sweep_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--task", "-t", "tasks", multiple=True, help="Task name or glob, repeatable.")
+@click.option("--pe", "encodings", multiple=True, help="Encoding name or glob, repeatable.")
+@click.option("--seeds", help="Seeds: N, LO-HI or a comma list (default 0).")
+@click.option(
+    "--lr", "lrs", multiple=True, type=Real(0, low_open=True), help="Learning rate, repeatable."
+)
+@click.option("--preset", help="Budget preset name or YAML file (default quick).")
+@click.option(
+    "--pe-opt",
+    "pe_opts",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Encoding option for the encodings that have it, repeatable.",
+)
+@click.option("--steps", type=int, help="Training steps (overrides the preset).")
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override any setting, e.g. --set test_lengths=41-60.",
+)
+@click.option(
+    "--leaderboard",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_LEADERBOARD,
+    show_default=True,
+)
+@click.option("--device", help="auto (default), cpu or cuda.")
+@click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_RUN_DIR,
+    show_default=True,
+    help="Checkpoints of unfinished runs (resumed on re-run).",
+)
+@click.option("--dry-run", is_flag=True, help="Show the plan and exit.")
+@with_executor_options
+def sweep(
+    sweep_file: Path | None,
+    tasks: tuple[str, ...],
+    encodings: tuple[str, ...],
+    seeds: str | None,
+    lrs: tuple[float, ...],
+    preset: str | None,
+    pe_opts: tuple[str, ...],
+    steps: int | None,
+    sets: tuple[str, ...],
+    leaderboard: Path,
+    device: str | None,
+    run_dir: Path,
+    dry_run: bool,
+    executor: ExecutorChoice,
+) -> None:
+    """Run every task × encoding × lr × seed of a grid; skip runs already in the leaderboard.
+
+    \b
+    Examples:
+      che-bench sweep sweeps/example.yaml
+      che-bench sweep --task parity_check --pe 'dape*' --seeds 0-9 --preset quick --jobs 2
+      che-bench sweep sweeps/example.yaml --executor ray --address auto
+
+    Flags override the file's values. Ctrl-C stops cleanly; run it again to resume.
+    """
+    from che_bench.running.sweep import SweepSpec, expand, load_sweep, parse_lrs, pending
+
+    spec = load_sweep(sweep_file) if sweep_file else SweepSpec()
+    spec.tasks = list(tasks) or spec.tasks
+    spec.encodings = list(encodings) or spec.encodings
+    spec.seeds = parse_seeds(seeds, "--seeds") if seeds else spec.seeds
+    spec.lrs = parse_lrs(lrs, "--lr") if lrs else spec.lrs
+    spec.preset = preset or spec.preset
+    spec.encoding_options.update(parse_pe_options(pe_opts))
+    spec.overrides.update(parse_sets(sets))
+    if steps is not None:
+        spec.overrides["steps"] = steps
+    configs = expand(spec)
+    todo = pending(configs, leaderboard)
+    runner = executor.build(
+        device or spec.device or "auto", run_dir, name=spec.executor or "local", jobs=spec.jobs
+    )
+    say(
+        f"sweep: {len(configs)} runs ({plan_shape(configs)}); {len(configs) - len(todo)} already "
+        f"ok in {leaderboard}; {len(todo)} to run on {runner.describe()}",
+    )
+    if dry_run or not todo:
+        return
+    check_writable(leaderboard)
+    started = time.perf_counter()
+    result = run_configs(todo, runner, leaderboard)
+    ok = len(result.rows) - len(result.failed)
+    say(
+        f"finished {len(result.rows)} runs in {time.perf_counter() - started:.0f}s: "
+        f"{ok} ok, {len(result.failed)} failed → {leaderboard}",
+    )
+    for row in result.failed:
+        say("  " + run_line(row).strip())
+    if result.failed:
+        sys.exit(1)
+
+
+def parse_sets(pairs: Sequence[str]) -> dict[str, Any]:
+    """``--set key=value`` with the value read as YAML (numbers, lists, booleans)."""
+    from che_bench.running.sweep import override_problem
+
+    overrides = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise ConfigError(f"--set expects KEY=VALUE (e.g. steps=100), got {pair!r}")
+        problem = override_problem(key)
+        if problem:
+            raise ConfigError(f"--set {key}: {problem}")
+        overrides[key] = parse_value(raw, f"--set {key}")
+    return overrides

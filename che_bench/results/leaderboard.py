@@ -1,0 +1,254 @@
+"""Leaderboard storage: an append-only JSON-lines file holding one RunRecord per finished run.
+
+Writers take an exclusive ``flock`` on the leaderboard file itself (no sidecar lock file), repair a
+torn tail left by a crashed writer, and write each batch with one ``os.write`` on an O_APPEND fd
+followed by ``fsync``. Readers take a shared lock, so they never see a half-written line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import gc
+import json
+import os
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from che_bench.errors import LeaderboardError
+from che_bench.results.record import InvalidRecord, RunRecord, row_problems, upgrade
+
+
+def _line(record: RunRecord) -> bytes:
+    """The record as one validated JSON line (NaN/inf stored as null)."""
+    if not isinstance(record, RunRecord):
+        raise TypeError(f"leaderboards store RunRecords, got {type(record).__name__}")
+    return (record.to_json() + "\n").encode()
+
+
+_HINTS: list[tuple[type[OSError] | tuple[type[OSError], ...], str]] = [
+    (IsADirectoryError, "it is a directory; pass a .jsonl file path"),
+    ((NotADirectoryError, FileExistsError), "a parent of it is not a directory; fix the path"),
+    (
+        PermissionError,
+        "permission denied; make the file and its folder writable, or use another path",
+    ),
+]
+
+
+def _unwritable(path: str, e: OSError) -> LeaderboardError:
+    hint = next((h for t, h in _HINTS if isinstance(e, t)), None)
+    hint = hint or f"{e.strerror or e}; check the path and the free disk space"
+    return LeaderboardError(f"cannot write leaderboard {path}: {hint}")
+
+
+def _open_locked(path: str) -> int:
+    """An O_APPEND fd on ``path`` holding an exclusive lock on the file that is at ``path`` now."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                return fd  # else the file was replaced while we waited: lock the new one
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+
+
+def _repair_tail(fd: int, path: str) -> None:
+    """Move bytes after the last newline (a crashed writer's partial line) to ``path.torn``."""
+    size = os.fstat(fd).st_size
+    if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+        return
+    cut = os.pread(fd, size, 0).rfind(b"\n") + 1  # rare path: reading it all is fine
+    tail = os.pread(fd, size - cut, cut)
+    try:
+        complete = not tail.strip() or isinstance(json.loads(tail), dict)
+    except ValueError:
+        complete = False
+    if complete:  # only the newline is missing (hand edit or short write): keep the row
+        os.write(fd, b"\n")
+        return
+    with open(path + ".torn", "ab") as f:
+        f.write(tail + b"\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.ftruncate(fd, cut)
+    warnings.warn(
+        f"{path}: moved a torn last line ({len(tail)} bytes, left by an interrupted "
+        f"write) to {path}.torn",
+        stacklevel=3,
+    )
+
+
+def append_rows(path: str | os.PathLike[str], records: Iterable[RunRecord]) -> None:
+    """Validate all ``records``, then append them in one locked write (all or nothing)."""
+    path = os.fspath(path)
+    data = b"".join(_line(r) for r in records)
+    if not data:
+        return
+    parent = os.path.dirname(path) or "."
+    try:
+        os.makedirs(parent, exist_ok=True)
+        created = not os.path.exists(path)
+        fd = _open_locked(path)
+    except OSError as e:
+        raise _unwritable(path, e) from None
+    start = -1
+    try:
+        _repair_tail(fd, path)
+        start = os.fstat(fd).st_size
+        done = os.write(fd, data)
+        while done < len(data):  # a regular file takes it all at once unless the disk is full
+            done += os.write(fd, data[done:])
+        os.fsync(fd)
+    except OSError as e:
+        if start >= 0:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, start)  # never leave a partial line behind
+        raise _unwritable(path, e) from None
+    finally:
+        os.close(fd)
+    if created:  # make the new file's directory entry durable too (best effort)
+        with contextlib.suppress(OSError):
+            dir_fd = os.open(parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+
+
+def append_row(path: str | os.PathLike[str], record: RunRecord) -> None:
+    """Validate ``record`` and append it as one JSON line (locked, torn-tail safe, fsynced)."""
+    append_rows(path, [record])
+
+
+@dataclass
+class ReadResult:
+    rows: list[RunRecord] = field(default_factory=list)
+    problems: list[tuple[int, str]] = field(default_factory=list)  # (line number, message)
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection meanwhile: parsing a large leaderboard allocates
+    millions of acyclic objects, and each collection would walk the growing heap again
+    (a third of a 50 MB read went to it)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _scan(path: str, strict: bool) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
+    """(line, upgraded row, "") per row, or (line, None, message) per unparseable line."""
+    try:
+        with open(path, "rb") as f:
+            fcntl.flock(f.fileno(), fcntl.LOCK_SH)
+            data = f.read()
+    except FileNotFoundError:
+        if strict:
+            raise LeaderboardError(f"no leaderboard at {path}; check the path") from None
+        return
+    except OSError as e:
+        raise LeaderboardError(f"cannot read leaderboard {path}: {e.strerror or e}") from None
+    for n, raw in enumerate(data.split(b"\n"), 1):
+        if not raw.strip():
+            continue
+        try:
+            row = json.loads(raw)
+        except ValueError:
+            yield n, None, "not valid JSON (torn or corrupt line)"
+            continue
+        if not isinstance(row, dict):
+            yield n, None, "not a JSON object"
+            continue
+        try:
+            row = upgrade(row)
+        except LeaderboardError as e:  # a newer schema: never skipped, even when not strict
+            raise LeaderboardError(f"{path}:{n}: {e}") from None
+        yield n, row, ""
+
+
+def read_rows(path: str | os.PathLike[str], *, strict: bool = False) -> ReadResult:
+    """The valid rows as RunRecords (upgraded to the current schema) and (line, message)
+    for each skipped line.
+
+    Missing file: empty result. ``strict``: a missing file or any problem raises instead.
+    """
+    path, result = os.fspath(path), ReadResult()
+    with _gc_paused():
+        for n, row, message in _scan(path, strict):
+            if row is None:
+                result.problems.append((n, message))
+                continue
+            try:
+                result.rows.append(RunRecord.from_stored(row))
+            except InvalidRecord as e:
+                result.problems.append((n, "; ".join(e.problems)))
+    if result.problems:
+        (n, message), count = result.problems[0], len(result.problems)
+        if strict:
+            raise LeaderboardError(f"{path}:{n}: {message} ({count} bad line(s))")
+        warnings.warn(
+            f"{path}: skipped {count} bad line(s), first at line {n}: {message}; run "
+            f"`che-bench leaderboard verify {path}`",
+            stacklevel=2,
+        )
+    return result
+
+
+def completed_keys(path: str | os.PathLike[str]) -> set[str]:
+    """run_keys of the runs that finished with status "ok" (to skip them on resume)."""
+    return {r.run_key for r in read_rows(path).rows if r.status == "ok"}
+
+
+@dataclass
+class VerifyReport:
+    path: str
+    n_rows: int = 0  # lines that hold a JSON object, valid or not
+    duplicates: dict[str, list[int]] = field(default_factory=dict)  # run_key -> ok lines
+    corrupt: list[tuple[int, str]] = field(default_factory=list)
+    schema: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.duplicates or self.corrupt or self.schema)
+
+    def format(self, limit: int = 10) -> str:
+        """A short human summary: one headline, then at most ``limit`` problem lines."""
+        items = [f"line {n}: corrupt: {m}" for n, m in self.corrupt]
+        items += [f"line {n}: schema: {m}" for n, m in self.schema]
+        items += [
+            f"duplicate run_key {k} (status ok) on lines {', '.join(map(str, ns))}"
+            for k, ns in self.duplicates.items()
+        ]
+        head = f"{self.path}: {self.n_rows} rows, " + (
+            f"{len(items)} problem(s)" if items else "OK"
+        )
+        more = [f"... and {len(items) - limit} more"] if len(items) > limit else []
+        return "\n".join([head] + ["  " + s for s in items[:limit]] + more)
+
+
+def verify(path: str | os.PathLike[str]) -> VerifyReport:
+    """Check every line: corrupt lines, schema problems, run_keys with more than one ok row."""
+    report = VerifyReport(os.fspath(path))
+    ok_lines: dict[str, list[int]] = {}
+    with _gc_paused():
+        for n, row, message in _scan(report.path, strict=True):
+            if row is None:
+                report.corrupt.append((n, message))
+                continue
+            report.n_rows += 1
+            problems = row_problems(row)
+            if problems:
+                report.schema.append((n, "; ".join(problems)))
+            if row.get("status") == "ok" and isinstance(row.get("run_key"), str):
+                ok_lines.setdefault(row["run_key"], []).append(n)
+    report.duplicates = {k: ns for k, ns in ok_lines.items() if len(ns) > 1}
+    return report

@@ -1,0 +1,285 @@
+"""Executors: where a sweep's runs execute. Workers return RunRecords; the caller writes them.
+
+All executors share one method, ``map_unordered(configs) -> iterator of records``, yielding
+one record per config in completion order. A run that raises, or whose worker process dies,
+still yields a record (status ``failed`` with its error), so the caller never loses or
+doubles a run.
+
+- ``inline``: in this process, one run at a time (debugging, tests that monkeypatch).
+- ``local``: a process pool (forkserver, else spawn), ``jobs`` workers, no extra service.
+- ``ray``: one Ray task per run with its own ``num_cpus``/``num_gpus`` request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import os
+import signal
+import time
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any
+
+from che_bench.config import RunConfig
+from che_bench.errors import CheBenchError, ConfigError
+from che_bench.results.record import RunRecord
+from che_bench.util import EXECUTORS
+
+#: Imported once by the forkserver, so forked workers start warm. torch._dynamo is what
+#: torch.optim imports lazily on first use (seconds).
+PRELOAD = ["che_bench.running.executors", "che_bench.running.runner", "torch._dynamo"]
+
+
+def cpu_count() -> int:
+    """CPUs this process may use (the affinity mask, not the machine's total)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def run_one(
+    config: RunConfig, device: str, run_dir: Path | None, threads: int | None = None
+) -> RunRecord:
+    """Execute one run in a worker; always returns a record, never raises."""
+    import torch
+
+    from che_bench.running.runner import execute
+
+    if threads:
+        torch.set_num_threads(threads)
+    started = time.perf_counter()
+    try:
+        return execute(config, device=device, run_dir=run_dir)
+    except Exception as exc:  # CheBenchError included: one bad run must not stop a sweep
+        failed = RunRecord.failed(config, f"{type(exc).__name__}: {exc}", device)
+        return failed.with_wall_time(time.perf_counter() - started)
+
+
+class Executor(ABC):
+    """Runs configs somewhere and yields their records as they finish."""
+
+    def __init__(self, device: str = "cpu", run_dir: Path | None = None) -> None:
+        self.device = device
+        self.run_dir = run_dir
+
+    @abstractmethod
+    def map_unordered(self, configs: Sequence[RunConfig]) -> Iterator[RunRecord]:
+        """One record per config, in completion order; closing the iterator cancels the rest."""
+
+    def describe(self) -> str:
+        return type(self).__name__
+
+
+class InlineExecutor(Executor):
+    """Runs in this process, one after the other."""
+
+    def map_unordered(self, configs: Sequence[RunConfig]) -> Iterator[RunRecord]:
+        for config in configs:
+            yield run_one(config, self.device, self.run_dir)
+
+    def describe(self) -> str:
+        return "inline (this process)"
+
+
+def _init_worker(threads: int, initializer: Callable[[], None] | None) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent owns Ctrl-C and stops us
+    import torch
+
+    torch.set_num_threads(threads)
+    if initializer is not None:
+        initializer()
+
+
+class LocalExecutor(Executor):
+    """A process pool of ``jobs`` workers, each with ``threads`` torch threads.
+
+    A worker that dies (killed, segfault, out of memory) breaks the whole pool, and every run
+    in flight at that moment comes back as a suspect. A lone suspect is the culprit and gets
+    a ``failed`` record; several suspects are re-run one at a time at the end, so only the run
+    that kills its worker again is recorded as failed.
+    """
+
+    def __init__(
+        self,
+        jobs: int = 1,
+        device: str = "cpu",
+        run_dir: Path | None = None,
+        *,
+        threads: int | None = None,
+        initializer: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(device, run_dir)
+        if jobs < 1:
+            raise ConfigError(f"--jobs must be at least 1, got {jobs}")
+        self.jobs = jobs
+        self.threads = threads or max(1, cpu_count() // jobs)
+        self.initializer = initializer
+
+    def describe(self) -> str:
+        return f"local, {self.jobs} worker(s) × {self.threads} thread(s)"
+
+    def _pool(self, workers: int) -> ProcessPoolExecutor:
+        methods = mp.get_all_start_methods()
+        context = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
+        if context.get_start_method() == "forkserver":
+            context.set_forkserver_preload(PRELOAD)
+        return ProcessPoolExecutor(
+            workers,
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(self.threads, self.initializer),
+        )
+
+    def map_unordered(self, configs: Sequence[RunConfig]) -> Iterator[RunRecord]:
+        suspects: list[RunConfig] = []
+        yield from self._drain(deque(configs), self.jobs, suspects)
+        yield from self._drain(deque(suspects), 1, None)
+
+    def _drain(
+        self, queue: deque[RunConfig], limit: int, suspects: list[RunConfig] | None
+    ) -> Iterator[RunRecord]:
+        """Run ``queue`` with at most ``limit`` runs in flight (so each has its own worker)."""
+        if not queue:
+            return
+        pool = self._pool(min(limit, len(queue)))
+        running: dict[Future, RunConfig] = {}
+        try:
+            while queue or running:
+                while queue and len(running) < limit:
+                    config = queue.popleft()
+                    future = pool.submit(run_one, config, self.device, self.run_dir)
+                    running[future] = config
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                died: list[RunConfig] = []
+                if any(isinstance(f.exception(), BrokenProcessPool) for f in done):
+                    wait(running)  # a broken pool fails every future still in flight
+                    done = set(running)
+                for future in done:
+                    config = running.pop(future)
+                    error = future.exception()
+                    if isinstance(error, BrokenProcessPool):
+                        died.append(config)
+                    elif error is not None:  # e.g. the config could not be sent to the worker
+                        why = f"{type(error).__name__}: {error}"
+                        yield RunRecord.failed(config, why, self.device)
+                    else:
+                        yield future.result()
+                if died:
+                    pool.shutdown(wait=True)
+                    if len(died) > 1 and suspects is not None:
+                        suspects.extend(died)
+                    else:
+                        for config in died:
+                            yield RunRecord.failed(config, WORKER_DIED, self.device)
+                    pool = self._pool(min(limit, max(1, len(queue))))
+        finally:
+            if running or queue:  # interrupted or closed early: stop the workers now
+                for process in list((getattr(pool, "_processes", None) or {}).values()):
+                    process.terminate()
+                pool.shutdown(wait=False, cancel_futures=True)
+            else:
+                pool.shutdown(wait=True)
+
+
+WORKER_DIED = "worker process died (killed, crashed or out of memory); BrokenProcessPool"
+
+
+class RayExecutor(Executor):
+    """One Ray task per run; ``address`` None starts a local Ray instance for the sweep."""
+
+    def __init__(
+        self,
+        device: str = "cpu",
+        run_dir: Path | None = None,
+        *,
+        address: str | None = None,
+        cpus_per_run: float = 1.0,
+        gpus_per_run: float | None = None,
+    ) -> None:
+        super().__init__(device, run_dir)
+        self.address = address
+        self.cpus = cpus_per_run
+        self.gpus = gpus_per_run if gpus_per_run is not None else float(device.startswith("cuda"))
+
+    def describe(self) -> str:
+        where = self.address or "a local Ray instance"
+        return f"ray on {where}, {self.cpus:g} CPU / {self.gpus:g} GPU per run"
+
+    def map_unordered(self, configs: Sequence[RunConfig]) -> Iterator[RunRecord]:
+        ray = import_ray()
+        started = not ray.is_initialized()
+        if started:
+            try:
+                ray.init(address=self.address, include_dashboard=False, log_to_driver=False)
+            except ConnectionError as exc:
+                raise ConfigError(f"cannot reach Ray at {self.address!r}: {exc}") from None
+        task = ray.remote(run_one).options(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=0)
+        threads = max(1, int(self.cpus))
+        pending = {task.remote(c, self.device, self.run_dir, threads): c for c in configs}
+        try:
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                for ref in done:
+                    config = pending.pop(ref)
+                    try:
+                        yield ray.get(ref)
+                    except ray.exceptions.RayError as exc:  # worker died, task cancelled, ...
+                        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                        error = f"{type(exc).__name__}: {message}"[:500]
+                        yield RunRecord.failed(config, error, self.device)
+        finally:
+            for ref in pending:
+                with contextlib.suppress(Exception):  # already finished or gone
+                    ray.cancel(ref, force=True)
+            if started:
+                ray.shutdown()
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise CheBenchError(
+            "the ray executor needs Ray: install che-bench[ray] (pip install 'che-bench[ray]')"
+        ) from None
+    return ray
+
+
+def make_executor(
+    name: str,
+    *,
+    jobs: int | None = None,
+    device: str = "cpu",
+    run_dir: Path | None = None,
+    address: str | None = None,
+    cpus_per_run: float = 1.0,
+    gpus_per_run: float | None = None,
+) -> Executor:
+    """Build an executor by name (``local``, ``ray`` or ``inline``)."""
+    if name == "inline":
+        return InlineExecutor(device, run_dir)
+    if name == "local":
+        if jobs is None:
+            jobs = 1 if device.startswith("cuda") else cpu_count()
+        return LocalExecutor(jobs, device, run_dir)
+    if name == "ray":
+        import_ray()
+        return RayExecutor(
+            device,
+            run_dir,
+            address=address,
+            cpus_per_run=cpus_per_run,
+            gpus_per_run=gpus_per_run,
+        )
+    raise ConfigError(f"unknown executor {name!r}; choose from {', '.join(EXECUTORS)}")
+
+
+def consume(executor: Executor, configs: Iterable[RunConfig]) -> list[RunRecord]:
+    """All records of ``configs`` (a convenience for library use and tests)."""
+    return list(executor.map_unordered(list(configs)))

@@ -1,0 +1,11 @@
+"""The CHE score's building block (Delétang et al., ICLR 2023, §4): masked per-token accuracy."""
+
+from __future__ import annotations
+
+import torch
+
+
+def masked_accuracy(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> tuple:
+    """(correct, counted) token counts: argmax equality pooled over masked positions."""
+    correct = (logits.argmax(-1) == targets) & mask
+    return int(correct.sum()), int(mask.sum())
