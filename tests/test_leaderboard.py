@@ -116,7 +116,7 @@ def test_nan_and_inf_stored_as_null(tmp_path: Path) -> None:
             score=float("nan"),
             final_loss=float("inf"),
             accuracy_by_length={"41": float("nan")},
-            schema_version=1,
+            schema_version=SCHEMA_VERSION,
             run_key="abc123-s0",
             run_id="0" * 32,
             error=None,

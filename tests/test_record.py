@@ -135,7 +135,8 @@ def test_version_0_row_is_upgraded() -> None:
     old["accuracy"] = record.to_dict()["accuracy_by_length"]
     assert RunRecord.from_dict(old) == record
     newer = {**record.to_dict(), "schema_version": SCHEMA_VERSION + 1}
-    with pytest.raises(LeaderboardError, match=r"newer che-bench \(schema 2\); upgrade"):
+    message = rf"newer che-bench \(schema {SCHEMA_VERSION + 1}\); upgrade"
+    with pytest.raises(LeaderboardError, match=message):
         RunRecord.from_dict(newer)
 
 

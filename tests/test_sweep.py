@@ -225,6 +225,7 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_completes(tmp_path):
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
     done = read_rows(board).rows
     assert 2 <= len(done) < 12 and verify(board).ok
+    assert not list(Path(f"{board}.claims").glob("*-s*"))  # the runs cut short are unclaimed
     rerun = che_bench("sweep", str(sweep_file), "--leaderboard", str(board), cwd=tmp_path)
     out, err = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, err

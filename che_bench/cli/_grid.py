@@ -28,6 +28,7 @@ from che_bench.util import EXECUTORS
 
 if TYPE_CHECKING:
     from che_bench.results.record import RunRecord
+    from che_bench.running.gate import Skip
 
 EXECUTOR_CHOICE = click.Choice(list(EXECUTORS))
 
@@ -36,7 +37,7 @@ class SweepView:
     """One overall bar on a terminal, and a result line per finished run (plain otherwise)."""
 
     def __init__(self, out: Console, total: int, *, quiet: bool = False) -> None:
-        self.out, self.total, self.quiet, self.done = out, total, quiet, 0
+        self.out, self.total, self.quiet, self.done, self.skipped = out, total, quiet, 0, 0
         self.progress = Progress(
             TextColumn("runs"),
             BarColumn(),
@@ -59,10 +60,22 @@ class SweepView:
         self.done += 1
         self.progress.advance(self.bar)
         tenth = max(1, self.total // 10)
-        if self.quiet and record.status == "ok" and self.done % tenth and self.done < self.total:
+        seen = self.done + self.skipped
+        if self.quiet and record.status == "ok" and seen % tenth and seen < self.total:
             return
-        prefix = f"[{self.done:>{len(str(self.total))}}/{self.total}]"
-        self.out.print(run_line(record, prefix), highlight=False, soft_wrap=True)
+        self.out.print(run_line(record, self._prefix()), highlight=False, soft_wrap=True)
+
+    def on_skip(self, skip: Skip) -> None:
+        """A cell this sweep leaves alone: one line saying why (never hidden by ``quiet``)."""
+        self.skipped += 1
+        self.progress.advance(self.bar)
+        config = skip.config
+        what = f"{config.task} × {config.encoding}  seed {config.seed}  lr {config.lr:g}"
+        line = f"{self._prefix()} skipped  {what}  {skip.why}"
+        self.out.print(escape(line), highlight=False, soft_wrap=True)
+
+    def _prefix(self) -> str:
+        return f"[{self.done + self.skipped:>{len(str(self.total))}}/{self.total}]"
 
 
 def run_line(record: RunRecord, prefix: str = "") -> str:
@@ -114,7 +127,9 @@ def run_configs(
 
     with SweepView(console, len(configs), quiet=quiet) as view:
         try:
-            return run_sweep(configs, executor, leaderboard, on_row=view.on_row)
+            return run_sweep(
+                configs, executor, leaderboard, on_row=view.on_row, on_skip=view.on_skip
+            )
         except KeyboardInterrupt:
             saved = f"and are in {leaderboard}" if leaderboard else "(nothing was written)"
             view.progress.stop()

@@ -11,11 +11,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from che_bench.cli._common import Real, check_writable, console, parse_pe_options
+from che_bench.cli._common import Real, check_writable, console, parse_pe_options, say
 from che_bench.util import DEFAULT_LEADERBOARD, DEFAULT_RUN_DIR, fmt_range, parse_seeds, parse_size
 
 if TYPE_CHECKING:
     from che_bench.results.record import RunRecord
+    from che_bench.running.gate import Skip
 
 
 @click.command()
@@ -73,6 +74,12 @@ if TYPE_CHECKING:
 )
 @click.option("--checkpoint-every", type=int, help="Steps between checkpoints.")
 @click.option("--max-memory", help="Evaluation memory budget, e.g. 2GB (default: 1/4 of free).")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Run again although the leaderboard has an ok row for this run; the new row is "
+    "marked rerun (e.g. che-bench run --task parity_check --pe nope --preset smoke --force).",
+)
 def run(
     task: str,
     encoding: str,
@@ -84,6 +91,7 @@ def run(
     leaderboard: Path,
     run_dir: Path,
     max_memory: str | None,
+    force: bool,
     **overrides: Any,
 ) -> None:
     """Train one model on TASK with encoding PE, score it, append a leaderboard row.
@@ -93,10 +101,14 @@ def run(
       che-bench run --task parity_check --pe nope --preset smoke
       che-bench run --task solve_equation --pe dape-kerple
       che-bench run --task reverse_string --pe dapev2-kerple --pe-opt kernel=5 --steps 2000
+      che-bench run --task parity_check --pe nope --preset smoke --force   # run it again
 
-    Killed runs resume from their last checkpoint when the same command is run again.
+    Killed runs resume from their last checkpoint when the same command is run again. A run
+    that already has an ok row in the leaderboard is not run again (its row is shown, exit
+    0) unless --force; one that another process is running now is skipped (exit 0).
     """
     from che_bench.config import resolve
+    from che_bench.running.gate import RunClaimed
     from che_bench.running.runner import run as run_config
 
     config = resolve(
@@ -110,7 +122,7 @@ def run(
     budget = parse_size(max_memory)
     check_writable(leaderboard)
     if seeds is not None:
-        run_ensemble(config, parse_seeds(seeds), leaderboard, device, run_dir, budget)
+        run_ensemble(config, parse_seeds(seeds), leaderboard, device, run_dir, budget, force)
         return
     console.print(
         f"[bold]{task}[/] × [bold]{encoding}[/]  seed {seed}  preset {config.preset}  "
@@ -118,29 +130,48 @@ def run(
         f"test {fmt_range(config.test_lengths)}  run {config.run_key}",
         highlight=False,
     )
-    with ProgressView(console) as view:
-        record = run_config(
-            config,
-            leaderboard=leaderboard,
-            device=device,
-            run_dir=run_dir,
-            max_memory=budget,
-            hooks=view.hooks(),
-        )
+    skipped: list[Skip] = []
+    try:
+        with ProgressView(console) as view:
+            hooks = view.hooks()
+            hooks.on_skip = skipped.append
+            record = run_config(
+                config,
+                leaderboard=leaderboard,
+                device=device,
+                run_dir=run_dir,
+                max_memory=budget,
+                hooks=hooks,
+                force=force,
+            )
+    except RunClaimed as exc:
+        say(f"skipped: {skip_line(exc.skip, leaderboard)}")
+        return
+    if skipped:
+        say(f"skipped: {skip_line(skipped[0], leaderboard)}")
+        render_row(record)
+        return
     render_row(record)
-    console.print(f"appended 1 row to {leaderboard}", highlight=False)
+    rerun = " (marked rerun: an ok row for this run was already there)" if record.rerun else ""
+    say(f"appended 1 row to {leaderboard}{rerun}")
     if record.status != "ok":
         sys.exit(1)
 
 
 def run_ensemble(
-    config: Any, seeds: list[int], leaderboard: Path, device: str, run_dir: Path, budget: int | None
+    config: Any,
+    seeds: list[int],
+    leaderboard: Path,
+    device: str,
+    run_dir: Path,
+    budget: int | None,
+    force: bool,
 ) -> None:
-    """`run --seeds`: train the seeds together as one ensemble, append one row each."""
+    """`run --seeds`: train the seeds together as one ensemble, append one row each. Seeds
+    with an ok row (unless ``force``) or claimed by another process are skipped."""
     import dataclasses
 
-    from che_bench.results.leaderboard import append_rows
-    from che_bench.running.runner import remove_checkpoint
+    from che_bench.running.gate import RunGate
     from che_bench.training.ensemble import train_ensemble
 
     configs = [dataclasses.replace(config, seed=s) for s in seeds]
@@ -149,19 +180,34 @@ def run_ensemble(
         f"ensemble  preset {config.preset}  steps {config.steps}  lr {config.lr:g}",
         highlight=False,
     )
-    with ProgressView(console) as view:
-        records = train_ensemble(
-            configs, device=device, run_dir=run_dir, max_memory=budget, hooks=view.hooks()
-        )
-    append_rows(leaderboard, records)
-    for c in configs:
-        remove_checkpoint(run_dir, c.run_key)
+    with RunGate(leaderboard, run_dir, force=force) as gate:
+        todo = []
+        for c in configs:
+            skip = gate.admit(c)
+            if skip is None:
+                todo.append(c)
+            else:
+                say(f"seed {c.seed}: skipped: {skip_line(skip, leaderboard)}")
+        if not todo:
+            return
+        with ProgressView(console) as view:
+            records = train_ensemble(
+                todo, device=device, run_dir=run_dir, max_memory=budget, hooks=view.hooks()
+            )
+        records = [gate.settle(r) for r in records]
     for r in records:
         score = "-" if r.score is None else f"{r.score:.4f}"
-        console.print(f"seed {r.seed}: {r.status}  score {score}", highlight=False)
-    console.print(f"appended {len(records)} rows to {leaderboard}", highlight=False)
+        rerun = "  (rerun)" if r.rerun else ""
+        say(f"seed {r.seed}: {r.status}  score {score}{rerun}")
+    say(f"appended {len(records)} rows to {leaderboard}")
     if any(r.status != "ok" for r in records):
         sys.exit(1)
+
+
+def skip_line(skip: Skip, leaderboard: Path) -> str:
+    """Why a run was not run, in one line."""
+    again = "; --force runs it again" if skip.row is not None else ""
+    return skip.describe(leaderboard) + again
 
 
 class ProgressView:

@@ -6,7 +6,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -21,6 +21,9 @@ from che_bench.cli._grid import (
 from che_bench.errors import ConfigError
 from che_bench.util import DEFAULT_LEADERBOARD, DEFAULT_RUN_DIR, parse_seeds
 from che_bench.yamlio import parse_value
+
+if TYPE_CHECKING:
+    from che_bench.running.gate import Skip
 
 
 @click.command()
@@ -88,7 +91,11 @@ def sweep(
       che-bench sweep sweeps/example.yaml --executor ray --address auto
 
     Flags override the file's values. Ctrl-C stops cleanly; run it again to resume.
+    Sweeps running at the same time into one leaderboard split the grid: each cell is
+    claimed just before it runs, and a cell another process claimed is skipped (one line
+    each, naming its pid and host).
     """
+    from che_bench.running.gate import RunGate
     from che_bench.running.sweep import SweepSpec, expand, load_sweep, parse_lrs, pending
 
     spec = load_sweep(sweep_file) if sweep_file else SweepSpec()
@@ -110,9 +117,14 @@ def sweep(
         f"sweep: {len(configs)} runs ({plan_shape(configs)}); {len(configs) - len(todo)} already "
         f"ok in {leaderboard}; {len(todo)} to run on {runner.describe()}",
     )
-    if dry_run or not todo:
+    if dry_run:
         return
-    check_writable(leaderboard)
+    if todo:
+        check_writable(leaderboard)
+    with RunGate(leaderboard, run_dir) as gate:  # checkpoints that finished runs left behind
+        gate.remove_leftovers(configs)
+    if not todo:
+        return
     started = time.perf_counter()
     result = run_configs(todo, runner, leaderboard)
     ok = len(result.rows) - len(result.failed)
@@ -120,6 +132,8 @@ def sweep(
         f"finished {len(result.rows)} runs in {time.perf_counter() - started:.0f}s: "
         f"{ok} ok, {len(result.failed)} failed → {leaderboard}",
     )
+    for line in skip_summary(result.skipped):
+        say(line)
     for row in result.failed:
         say("  " + run_line(row).strip())
     if result.failed:
@@ -141,3 +155,18 @@ def parse_sets(pairs: Sequence[str]) -> dict[str, Any]:
             raise ConfigError(f"--set {key}: {problem}")
         overrides[key] = parse_value(raw, f"--set {key}")
     return overrides
+
+
+def skip_summary(skipped: Sequence[Skip]) -> list[str]:
+    """The closing lines about cells that other processes ran (or are running)."""
+    claimed = [s for s in skipped if s.holder is not None]
+    lines = []
+    if claimed:
+        holders = ", ".join(sorted({s.holder.who for s in claimed if s.holder}))
+        lines.append(
+            f"skipped {len(claimed)} run(s) claimed by another process ({holders}); run the "
+            "same command again once it is done to pick up any that did not end ok"
+        )
+    if len(skipped) > len(claimed):
+        lines.append(f"skipped {len(skipped) - len(claimed)} run(s) another process finished")
+    return lines

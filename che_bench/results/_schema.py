@@ -15,7 +15,7 @@ from typing import Any
 
 from che_bench.errors import LeaderboardError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATUSES = ("ok", "failed", "diverged")
 VERSION_KEYS = ("che_bench", "torch", "python")
 _HEX32 = re.compile("[0-9a-f]{32}")
@@ -70,6 +70,7 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "run_key": (_str, "a string"),
     "run_id": (lambda v: isinstance(v, str) and bool(_HEX32.fullmatch(v)), "32 hex digits"),
     "status": (lambda v: v in STATUSES, "one of " + ", ".join(STATUSES)),
+    "rerun": (lambda v: isinstance(v, bool), "true or false"),
     "error": (lambda v: v is None or isinstance(v, str), "a string or null"),
     "task": (_str, "a string"),
     "encoding": (_str, "a string"),
@@ -183,7 +184,16 @@ def _v0_to_v1(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-_UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {0: _v0_to_v1}
+def _v1_to_v2(row: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 added ``rerun``: true on the row of a run forced to run again although the
+    leaderboard already held an ``ok`` row for its run_key. No version-1 row was one."""
+    row = dict(row)
+    row.setdefault("rerun", False)
+    row["schema_version"] = 2
+    return row
+
+
+_UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {0: _v0_to_v1, 1: _v1_to_v2}
 
 
 def upgrade(row: dict[str, Any]) -> dict[str, Any]:

@@ -145,19 +145,39 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _scan(path: str, strict: bool) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
-    """(line, upgraded row, "") per row, or (line, None, message) per unparseable line."""
+def _read(
+    path: str, strict: bool, start: int = 0, inode: int | None = None
+) -> tuple[bytes, int, int | None]:
+    """``(data, start, inode)``: the bytes of the file at ``path`` from ``start`` on, read
+    under a shared lock. ``start`` falls back to 0 when that file is not ``inode`` or is
+    shorter than ``start`` (it was replaced or rewritten). A missing file is ``(b"", 0,
+    None)``, or an error if ``strict``."""
     try:
         with open(path, "rb") as f:
             fcntl.flock(f.fileno(), fcntl.LOCK_SH)
-            data = f.read()
+            stat = os.fstat(f.fileno())
+            if stat.st_ino != inode or stat.st_size < start:
+                start = 0
+            f.seek(start)
+            return f.read(), start, stat.st_ino
     except FileNotFoundError:
         if strict:
             raise LeaderboardError(f"no leaderboard at {path}; check the path") from None
-        return
+        return b"", 0, None
     except OSError as e:
         raise LeaderboardError(f"cannot read leaderboard {path}: {e.strerror or e}") from None
-    for n, raw in enumerate(data.split(b"\n"), 1):
+
+
+def _scan(path: str, strict: bool) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
+    """(line, upgraded row, "") per row, or (line, None, message) per unparseable line."""
+    yield from _parse(path, _read(path, strict)[0])
+
+
+def _parse(
+    path: str, data: bytes, first_line: int = 1
+) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
+    """:func:`_scan` of ``data``, the lines of ``path`` from line ``first_line`` on."""
+    for n, raw in enumerate(data.split(b"\n"), first_line):
         if not raw.strip():
             continue
         try:
@@ -204,8 +224,35 @@ def read_rows(path: str | os.PathLike[str], *, strict: bool = False) -> ReadResu
 
 
 def completed_keys(path: str | os.PathLike[str]) -> set[str]:
-    """run_keys of the runs that finished with status "ok" (to skip them on resume)."""
+    """run_keys of the runs that finished with status "ok" (to skip them on resume); a
+    forced re-run's ``ok`` row (``rerun`` true) counts like any other."""
     return {r.run_key for r in read_rows(path).rows if r.status == "ok"}
+
+
+class OkRows:
+    """The latest ``ok`` row of each run_key in a leaderboard, with its line number, kept
+    current cheaply: each :meth:`refresh` parses only the lines appended since the last one
+    (all of them again if the file was replaced or rewritten). Lines that are not valid
+    rows are skipped without a warning (:func:`read_rows` reports them)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self.rows: dict[str, tuple[int, RunRecord]] = {}
+        self._offset, self._lines, self._inode = 0, 0, None
+
+    def refresh(self) -> dict[str, tuple[int, RunRecord]]:
+        """Read what was appended since the last call; ``run_key -> (line, record)``."""
+        data, start, self._inode = _read(self.path, False, self._offset, self._inode)
+        if start != self._offset:
+            self.rows, self._lines = {}, 0
+        data = data[: data.rfind(b"\n") + 1]  # a torn last line is read once it is whole
+        with _gc_paused():
+            for n, row, _ in _parse(self.path, data, self._lines + 1):
+                if row is not None and row.get("status") == "ok":
+                    with contextlib.suppress(InvalidRecord):
+                        self.rows[row["run_key"]] = (n, RunRecord.from_stored(row))
+        self._offset, self._lines = start + len(data), self._lines + data.count(b"\n")
+        return self.rows
 
 
 @dataclass
@@ -213,6 +260,7 @@ class VerifyReport:
     path: str
     n_rows: int = 0  # lines that hold a JSON object, valid or not
     duplicates: dict[str, list[int]] = field(default_factory=dict)  # run_key -> ok lines
+    reruns: int = 0  # ok rows marked ``rerun`` (forced re-runs: never duplicates)
     corrupt: list[tuple[int, str]] = field(default_factory=list)
     schema: list[tuple[int, str]] = field(default_factory=list)
 
@@ -228,7 +276,8 @@ class VerifyReport:
             f"duplicate run_key {k} (status ok) on lines {', '.join(map(str, ns))}"
             for k, ns in self.duplicates.items()
         ]
-        head = f"{self.path}: {self.n_rows} rows, " + (
+        reruns = f" ({self.reruns} forced re-run(s))" if self.reruns else ""
+        head = f"{self.path}: {self.n_rows} rows{reruns}, " + (
             f"{len(items)} problem(s)" if items else "OK"
         )
         more = [f"... and {len(items) - limit} more"] if len(items) > limit else []
@@ -236,7 +285,9 @@ class VerifyReport:
 
 
 def verify(path: str | os.PathLike[str]) -> VerifyReport:
-    """Check every line: corrupt lines, schema problems, run_keys with more than one ok row."""
+    """Check every line: corrupt lines, schema problems, run_keys with more than one ok row
+    (a row marked ``rerun``, written by ``run --force``, is a deliberate second one and
+    never a duplicate)."""
     report = VerifyReport(os.fspath(path))
     ok_lines: dict[str, list[int]] = {}
     with _gc_paused():
@@ -248,7 +299,11 @@ def verify(path: str | os.PathLike[str]) -> VerifyReport:
             problems = row_problems(row)
             if problems:
                 report.schema.append((n, "; ".join(problems)))
-            if row.get("status") == "ok" and isinstance(row.get("run_key"), str):
+            if row.get("status") != "ok" or not isinstance(row.get("run_key"), str):
+                continue
+            if row.get("rerun") is True:
+                report.reruns += 1
+            else:
                 ok_lines.setdefault(row["run_key"], []).append(n)
     report.duplicates = {k: ns for k, ns in ok_lines.items() if len(ns) > 1}
     return report

@@ -73,6 +73,7 @@ class RunRecord:
     run_key: str = None  # type: ignore[assignment]  # None: config_hash + "-s" + seed
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     status: str
+    rerun: bool = False  # True: forced re-run of a run_key that already had an ok row
     error: str | None = None
     task: str
     encoding: str
@@ -175,6 +176,11 @@ class RunRecord:
     def with_error(self, error: str) -> RunRecord:
         """This record marked ``failed`` with ``error``."""
         return dataclasses.replace(self, status="failed", error=error)
+
+    def as_rerun(self) -> RunRecord:
+        """This record marked as a forced re-run (``run --force``) of a run_key that already
+        has an ``ok`` row, so that ``leaderboard verify`` does not count it a duplicate."""
+        return dataclasses.replace(self, rerun=True)
 
     def with_wall_time(self, seconds: float) -> RunRecord:
         """This record with its wall time (rounded to milliseconds)."""

@@ -1,9 +1,12 @@
 """Executors: where a sweep's runs execute. Workers return RunRecords; the caller writes them.
 
 All executors share one method, ``map_unordered(configs) -> iterator of records``, yielding
-one record per config in completion order. A run that raises, or whose worker process dies,
-still yields a record (status ``failed`` with its error), so the caller never loses or
-doubles a run.
+one record per config in completion order. ``configs`` may be a lazy iterable: a config is
+taken from it only when a worker is free to start it, so a sweep claims each cell just
+before it runs (:mod:`che_bench.running.claims`). A run that raises, or whose worker
+process dies, still yields a record (status ``failed`` with its error), so the caller
+never loses or doubles a run. Workers die with the process that started them, however it
+ends (:func:`~che_bench.running.workers.die_with_parent`).
 
 - ``inline``: in this process, one run at a time (debugging, tests that monkeypatch).
 - ``local``: a process pool (forkserver, else spawn), ``jobs`` workers, no extra service.
@@ -15,11 +18,8 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import os
-import signal
-import time
 from abc import ABC, abstractmethod
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -28,37 +28,8 @@ from typing import Any
 from che_bench.config import RunConfig
 from che_bench.errors import CheBenchError, ConfigError
 from che_bench.results.record import RunRecord
+from che_bench.running.workers import PRELOAD, cpu_count, init_worker, run_one
 from che_bench.util import EXECUTORS
-
-#: Imported once by the forkserver, so forked workers start warm. torch._dynamo is what
-#: torch.optim imports lazily on first use (seconds).
-PRELOAD = ["che_bench.running.executors", "che_bench.running.runner", "torch._dynamo"]
-
-
-def cpu_count() -> int:
-    """CPUs this process may use (the affinity mask, not the machine's total)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
-
-
-def run_one(
-    config: RunConfig, device: str, run_dir: Path | None, threads: int | None = None
-) -> RunRecord:
-    """Execute one run in a worker; always returns a record, never raises."""
-    import torch
-
-    from che_bench.running.runner import execute
-
-    if threads:
-        torch.set_num_threads(threads)
-    started = time.perf_counter()
-    try:
-        return execute(config, device=device, run_dir=run_dir)
-    except Exception as exc:  # CheBenchError included: one bad run must not stop a sweep
-        failed = RunRecord.failed(config, f"{type(exc).__name__}: {exc}", device)
-        return failed.with_wall_time(time.perf_counter() - started)
 
 
 class Executor(ABC):
@@ -69,8 +40,9 @@ class Executor(ABC):
         self.run_dir = run_dir
 
     @abstractmethod
-    def map_unordered(self, configs: Sequence[RunConfig]) -> Iterator[RunRecord]:
-        """One record per config, in completion order; closing the iterator cancels the rest."""
+    def map_unordered(self, configs: Iterable[RunConfig]) -> Iterator[RunRecord]:
+        """One record per config, in completion order; closing the iterator cancels the rest.
+        Each config is taken from ``configs`` only when it can start."""
 
     def describe(self) -> str:
         return type(self).__name__
@@ -79,21 +51,12 @@ class Executor(ABC):
 class InlineExecutor(Executor):
     """Runs in this process, one after the other."""
 
-    def map_unordered(self, configs: Sequence[RunConfig]) -> Iterator[RunRecord]:
+    def map_unordered(self, configs: Iterable[RunConfig]) -> Iterator[RunRecord]:
         for config in configs:
             yield run_one(config, self.device, self.run_dir)
 
     def describe(self) -> str:
         return "inline (this process)"
-
-
-def _init_worker(threads: int, initializer: Callable[[], None] | None) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent owns Ctrl-C and stops us
-    import torch
-
-    torch.set_num_threads(threads)
-    if initializer is not None:
-        initializer()
 
 
 class LocalExecutor(Executor):
@@ -132,29 +95,35 @@ class LocalExecutor(Executor):
         return ProcessPoolExecutor(
             workers,
             mp_context=context,
-            initializer=_init_worker,
-            initargs=(self.threads, self.initializer),
+            initializer=init_worker,
+            initargs=(self.threads, self.initializer, os.getpid()),
         )
 
-    def map_unordered(self, configs: Sequence[RunConfig]) -> Iterator[RunRecord]:
+    def map_unordered(self, configs: Iterable[RunConfig]) -> Iterator[RunRecord]:
         suspects: list[RunConfig] = []
-        yield from self._drain(deque(configs), self.jobs, suspects)
-        yield from self._drain(deque(suspects), 1, None)
+        yield from self._drain(iter(configs), self.jobs, suspects)
+        yield from self._drain(iter(suspects), 1, None)
 
     def _drain(
-        self, queue: deque[RunConfig], limit: int, suspects: list[RunConfig] | None
+        self, source: Iterator[RunConfig], limit: int, suspects: list[RunConfig] | None
     ) -> Iterator[RunRecord]:
-        """Run ``queue`` with at most ``limit`` runs in flight (so each has its own worker)."""
-        if not queue:
-            return
-        pool = self._pool(min(limit, len(queue)))
+        """Run ``source`` with at most ``limit`` runs in flight (so each has its own worker),
+        taking the next config only when a worker is free. The pool starts with the first."""
+        pool: ProcessPoolExecutor | None = None
         running: dict[Future, RunConfig] = {}
+        exhausted = False
         try:
-            while queue or running:
-                while queue and len(running) < limit:
-                    config = queue.popleft()
+            while True:
+                while not exhausted and len(running) < limit:
+                    config = next(source, None)
+                    if config is None:
+                        exhausted = True
+                        break
+                    pool = pool or self._pool(limit)
                     future = pool.submit(run_one, config, self.device, self.run_dir)
                     running[future] = config
+                if not running:
+                    return
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 died: list[RunConfig] = []
                 if any(isinstance(f.exception(), BrokenProcessPool) for f in done):
@@ -170,20 +139,20 @@ class LocalExecutor(Executor):
                         yield RunRecord.failed(config, why, self.device)
                     else:
                         yield future.result()
-                if died:
+                if died and pool is not None:
                     pool.shutdown(wait=True)
+                    pool = None  # the next run starts a new one
                     if len(died) > 1 and suspects is not None:
                         suspects.extend(died)
                     else:
                         for config in died:
                             yield RunRecord.failed(config, WORKER_DIED, self.device)
-                    pool = self._pool(min(limit, max(1, len(queue))))
         finally:
-            if running or queue:  # interrupted or closed early: stop the workers now
+            if pool is not None and (running or not exhausted):  # interrupted or closed early
                 for process in list((getattr(pool, "_processes", None) or {}).values()):
                     process.terminate()
                 pool.shutdown(wait=False, cancel_futures=True)
-            else:
+            elif pool is not None:
                 pool.shutdown(wait=True)
 
 
@@ -211,7 +180,7 @@ class RayExecutor(Executor):
         where = self.address or "a local Ray instance"
         return f"ray on {where}, {self.cpus:g} CPU / {self.gpus:g} GPU per run"
 
-    def map_unordered(self, configs: Sequence[RunConfig]) -> Iterator[RunRecord]:
+    def map_unordered(self, configs: Iterable[RunConfig]) -> Iterator[RunRecord]:
         ray = import_ray()
         started = not ray.is_initialized()
         if started:
@@ -221,9 +190,16 @@ class RayExecutor(Executor):
                 raise ConfigError(f"cannot reach Ray at {self.address!r}: {exc}") from None
         task = ray.remote(run_one).options(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=0)
         threads = max(1, int(self.cpus))
-        pending = {task.remote(c, self.device, self.run_dir, threads): c for c in configs}
+        source, pending, limit = iter(configs), {}, self._in_flight(ray)
         try:
-            while pending:
+            while True:
+                while len(pending) < limit:  # a config is taken only when it can start
+                    config = next(source, None)
+                    if config is None:
+                        break
+                    pending[task.remote(config, self.device, self.run_dir, threads)] = config
+                if not pending:
+                    return
                 done, _ = ray.wait(list(pending), num_returns=1)
                 for ref in done:
                     config = pending.pop(ref)
@@ -239,6 +215,14 @@ class RayExecutor(Executor):
                     ray.cancel(ref, force=True)
             if started:
                 ray.shutdown()
+
+    def _in_flight(self, ray: Any) -> int:
+        """How many runs the cluster can hold at once with this executor's requests."""
+        resources = ray.cluster_resources()
+        fits = [resources.get("CPU", 1) / self.cpus]
+        if self.gpus:
+            fits.append(resources.get("GPU", 0) / self.gpus)
+        return max(1, int(min(fits)))
 
 
 def import_ray() -> Any:

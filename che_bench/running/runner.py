@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import platform
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +17,8 @@ from che_bench.encodings import build_encoding
 from che_bench.errors import CheBenchError, ConfigError
 from che_bench.generators import Task, get_task
 from che_bench.model import Encoder
-from che_bench.results.leaderboard import append_row
 from che_bench.results.record import RunRecord
+from che_bench.running.gate import RunClaimed, RunGate, RunSkipped, Skip
 from che_bench.seeding import isolated_init_seed
 from che_bench.training.evaluate import EvalSpec, evaluate
 from che_bench.training.train import Progress, Trainer, TrainResult
@@ -57,6 +58,7 @@ class RunHooks:
     on_eval: Callable[[int, int], None] | None = None
     on_phase: Callable[[str], None] | None = None
     on_resume: Callable[[int], None] | None = None
+    on_skip: Callable[[Skip], None] | None = None  # run(): it did not run, and why
 
 
 def execute(
@@ -152,13 +154,30 @@ def run(
     run_dir: Path | None = DEFAULT_RUN_DIR,
     max_memory: int | None = None,
     hooks: RunHooks | None = None,
+    force: bool = False,
 ) -> RunRecord:
-    """Execute ``config``, append its record to ``leaderboard`` (unless None), return it."""
-    record = execute(config, device=device, run_dir=run_dir, max_memory=max_memory, hooks=hooks)
-    if leaderboard is not None:
-        append_row(leaderboard, record)
-    remove_checkpoint_if_ok(run_dir, record)
-    return record
+    """Execute ``config``, append its record to ``leaderboard`` (unless None), return it.
+
+    A run_key that already has an ``ok`` row is not run again: that row is returned and
+    ``hooks.on_skip`` gets the :class:`~che_bench.running.gate.Skip` (without that hook, a
+    one-line :class:`~che_bench.running.gate.RunSkipped` warning says so). ``force`` runs
+    it anyway and marks the new row ``rerun``. A run that another live process has claimed
+    (is running now) raises :class:`~che_bench.running.gate.RunClaimed`. The row is appended
+    before the checkpoint is removed (see :class:`~che_bench.running.gate.RunGate`).
+    """
+    with RunGate(leaderboard, run_dir, force=force) as gate:
+        skip = gate.admit(config)
+        if skip is not None and skip.holder is not None:
+            raise RunClaimed(skip, leaderboard)
+        if skip is not None and skip.row is not None:
+            if hooks is not None and hooks.on_skip is not None:
+                hooks.on_skip(skip)
+            else:
+                message = f"{skip.describe(leaderboard)}; force=True runs it again"
+                warnings.warn(message, RunSkipped, stacklevel=2)
+            return skip.row
+        record = execute(config, device=device, run_dir=run_dir, max_memory=max_memory, hooks=hooks)
+        return gate.settle(record)
 
 
 def remove_checkpoint_if_ok(run_dir: Path | None, record: RunRecord) -> None:

@@ -18,15 +18,18 @@ no selected encoding declares is an error, since it is almost always a typo.
 
 The grid is tasks × encodings × lrs × seeds. A run whose ``run_key`` (config hash + seed)
 already has an ``ok`` row in the leaderboard is skipped, so re-running a sweep resumes it.
-Only this process writes the leaderboard: executors return records, :func:`run_sweep` appends.
+Each cell is claimed just before it is dispatched (:mod:`che_bench.running.claims`) and the
+leaderboard is read again after claiming, so sweeps that overlap in one leaderboard split
+their shared cells instead of running them twice; a cell claimed by another live process
+is skipped and reported. Only this process writes its rows: executors return records,
+:func:`run_sweep` appends them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import shutil
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,9 +38,10 @@ import yaml
 
 from che_bench.config import DEFAULT_PRESET, RunConfig, resolve
 from che_bench.errors import ConfigError
-from che_bench.results.leaderboard import append_row, completed_keys
+from che_bench.results.leaderboard import completed_keys
 from che_bench.results.record import InvalidRecord, RunRecord
 from che_bench.running.executors import Executor
+from che_bench.running.gate import RunGate, Skip
 from che_bench.util import EXECUTORS, parse_seeds
 from che_bench.yamlio import compose, load_mapping, read_text
 
@@ -241,6 +245,7 @@ def pending(configs: Sequence[RunConfig], leaderboard: Path | None) -> list[RunC
 @dataclass
 class SweepResult:
     rows: list[RunRecord] = field(default_factory=list)
+    skipped: list[Skip] = field(default_factory=list)  # claimed elsewhere, or ok meanwhile
 
     @property
     def failed(self) -> list[RunRecord]:
@@ -253,30 +258,38 @@ def run_sweep(
     leaderboard: Path | None,
     *,
     on_row: Callable[[RunRecord], None] | None = None,
+    on_skip: Callable[[Skip], None] | None = None,
 ) -> SweepResult:
     """Run ``configs`` on ``executor`` and append each record as it arrives (the one writer).
 
-    KeyboardInterrupt propagates after the executor has cancelled the pending runs; records
-    already finished are on disk, so running the same sweep again resumes it.
+    Each config is admitted by a :class:`~che_bench.running.gate.RunGate` just before the
+    executor starts it; one that is not (another process claimed it, or finished it since
+    the sweep began) is reported to ``on_skip``. KeyboardInterrupt propagates after the
+    executor has cancelled the pending runs and the claims are released; records already
+    finished are on disk, so running the same sweep again resumes it.
     """
     result = SweepResult()
     by_key = {c.run_key: c for c in configs}
-    with contextlib.closing(executor.map_unordered(list(configs))) as records:
-        for record in records:
-            if leaderboard is not None:
+    with RunGate(leaderboard, executor.run_dir) as gate:
+
+        def admitted() -> Iterator[RunConfig]:
+            for config in configs:
+                skip = gate.admit(config)
+                if skip is None:
+                    yield config
+                    continue
+                result.skipped.append(skip)
+                if on_skip is not None:
+                    on_skip(skip)
+
+        with contextlib.closing(executor.map_unordered(admitted())) as records:
+            for record in records:
                 try:
-                    append_row(leaderboard, record)
+                    record = gate.settle(record)
                 except InvalidRecord as exc:  # changed in place after it was built
-                    record = RunRecord.failed(by_key[record.run_key], str(exc), executor.device)
-                    append_row(leaderboard, record)
-            discard_checkpoint(executor.run_dir, record.run_key)
-            result.rows.append(record)
-            if on_row is not None:
-                on_row(record)
+                    failed = RunRecord.failed(by_key[record.run_key], str(exc), executor.device)
+                    record = gate.settle(failed)
+                result.rows.append(record)
+                if on_row is not None:
+                    on_row(record)
     return result
-
-
-def discard_checkpoint(run_dir: Path | None, run_key: str) -> None:
-    """Remove a finished run's checkpoint folder (as ``che-bench run`` does)."""
-    if run_dir is not None:
-        shutil.rmtree(run_dir / run_key, ignore_errors=True)
