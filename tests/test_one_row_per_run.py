@@ -42,6 +42,11 @@ def run(board: Path, runs: Path, **kwargs):
     return che_bench.run(config(), leaderboard=board, device="cpu", run_dir=runs, **kwargs)
 
 
+def killed(*args) -> None:
+    """Stands in for the checkpoint's removal: the process dies right after the row."""
+    raise SystemExit("killed after the row was written")
+
+
 def cli(*args: str):
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
@@ -106,11 +111,8 @@ def test_crash_between_the_row_and_the_checkpoint_removal(tmp_path, monkeypatch)
     board, runs = tmp_path / "lb.jsonl", tmp_path / "runs"
     checkpoint = runs / config().run_key / "checkpoint.pt"
 
-    def crash(*args, **kwargs):
-        raise SystemExit("killed after the row was written")
-
     with monkeypatch.context() as patch:
-        patch.setattr(runner, "remove_checkpoint_if_ok", crash)
+        patch.setattr(runner, "remove_checkpoint_if_ok", killed)
         with pytest.raises(SystemExit):
             run(board, runs)
     assert checkpoint.exists() and len(read_rows(board).rows) == 1
@@ -119,6 +121,24 @@ def test_crash_between_the_row_and_the_checkpoint_removal(tmp_path, monkeypatch)
         run(board, runs)
     assert len(read_rows(board).rows) == 1 and verify(board).ok
     assert not checkpoint.exists() and not checkpoint.parent.exists()
+
+
+def test_a_sweep_removes_the_checkpoint_a_finished_run_left(tmp_path, monkeypatch):
+    from che_bench.running import runner
+
+    board, runs = tmp_path / "lb.jsonl", tmp_path / "runs"
+    with monkeypatch.context() as patch:
+        patch.setattr(runner, "remove_checkpoint_if_ok", killed)
+        with pytest.raises(SystemExit):
+            run(board, runs)
+    assert (runs / config().run_key / "checkpoint.pt").exists()
+    sets = [f"--set={k}={v[0]}-{v[1]}" if isinstance(v, tuple) else f"--set={k}={v}"
+            for k, v in TINY.items()]  # fmt: skip
+    result = cli("sweep", "--task", "parity_check", "--pe", "nope", "--preset", "smoke", *sets,
+                 "--executor", "inline", "--leaderboard", str(board),
+                 "--run-dir", str(runs))  # fmt: skip
+    assert result.exit_code == 0 and "1 already ok" in result.output, result.output
+    assert not (runs / config().run_key).exists() and len(read_rows(board).rows) == 1
 
 
 def test_run_seeds_skips_done_seeds_and_forces_marked_reruns(tmp_path):
