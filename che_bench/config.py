@@ -16,87 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from che_bench.errors import ConfigError, UnknownNameError
+from che_bench.errors import ConfigError
 from che_bench.model import ModelConfig
-from che_bench.yamlio import load_mapping
+from che_bench.presets import load_preset
 
-PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_PRESET = "quick"
-
-PRESET_KEYS = {
-    "description",
-    "model",
-    "steps",
-    "batch_size",
-    "lr",
-    "train_lengths",
-    "test_lengths",
-    "eval_samples",
-    "eval_batch_size",
-    "eval_seed",
-    "eval_dropout",
-    "log_every",
-    "checkpoint_every",
-}
-MODEL_KEYS = {f.name for f in dataclasses.fields(ModelConfig)}
-
-
-def data_dir(kind: str) -> Path:
-    """``models``: inside the wheel, or at the repository root when editable."""
-    packaged = PACKAGE_DIR / "_data" / kind
-    return packaged if packaged.is_dir() else PACKAGE_DIR.parent / kind
-
-
-def list_presets() -> list[str]:
-    return sorted(p.stem for p in data_dir("models").glob("*.yaml"))
-
-
-def preset_path(name: str) -> Path:
-    """A preset name (``quick``) or a path to a YAML file."""
-    if name.endswith((".yaml", ".yml")) or "/" in name:
-        path = Path(name)
-        if not path.is_file():
-            raise ConfigError(f"preset file {path} does not exist")
-        return path
-    path = data_dir("models") / f"{name}.yaml"
-    if not path.is_file():
-        import difflib
-
-        close = difflib.get_close_matches(name, list_presets(), n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        raise UnknownNameError(
-            f"unknown preset {name!r}; {hint}choose from {', '.join(list_presets())} "
-            "or pass a YAML file"
-        )
-    return path
-
-
-def load_preset(name: str) -> dict[str, Any]:
-    path = preset_path(name)
-    data = load_mapping(path, PRESET_KEYS, what="preset")
-    model = data.get("model") or {}
-    if not isinstance(model, dict) or set(model) - MODEL_KEYS:
-        bad = sorted(set(model) - MODEL_KEYS) if isinstance(model, dict) else model
-        raise ConfigError(
-            f"{path}: bad model section {bad!r}; valid keys: {', '.join(sorted(MODEL_KEYS))}"
-        )
-    return data
-
-
-def load_card(task: str) -> dict[str, Any]:
-    """The facts of a task, read from its class (built with its default parameters)."""
-    from che_bench.generators import get_task, resolve_task_params
-
-    instance = get_task(task)
-    return {
-        "name": task,
-        "level": instance.level,
-        "description": instance.description,
-        "chance": instance.chance,
-        "train_lengths": list(instance.train_lengths),
-        "test_lengths": list(instance.test_lengths),
-        "params": resolve_task_params(task),
-    }
 
 
 def _length(value: Any) -> int:
@@ -145,9 +69,16 @@ class RunConfig:
     eval_dropout: bool = False
     log_every: int = 50
     checkpoint_every: int = 500
+    precision: str = "fp32"
+    deterministic: bool = True
+    compile: bool = False
 
-    #: Fields that change where or how fast a run goes, never its numbers.
-    UNHASHED = ("seed", "log_every", "checkpoint_every")
+    #: Fields that change where or how fast a run goes, never its numbers (``deterministic``
+    #: and ``compile`` may change float rounding on CUDA; both are recorded in the row).
+    UNHASHED = ("seed", "log_every", "checkpoint_every", "deterministic", "compile")
+    #: Hashed fields added after rows were first written: they enter the hash only when set
+    #: away from their default, so every earlier config keeps its hash.
+    HASHED_IF_CHANGED = {"precision": "fp32"}
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -157,7 +88,11 @@ class RunConfig:
 
     @property
     def config_hash(self) -> str:
-        data = {k: v for k, v in self.to_dict().items() if k not in self.UNHASHED}
+        data = {
+            k: v
+            for k, v in self.to_dict().items()
+            if k not in self.UNHASHED and self.HASHED_IF_CHANGED.get(k, object()) != v
+        }
         blob = json.dumps(data, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -218,6 +153,9 @@ def resolve(
     return config
 
 
+#: ``fp32``: everything in float32. ``bf16``: matmuls and attention under bfloat16 autocast
+#: (parameters, optimizer state and the loss stay float32).
+PRECISIONS = ("fp32", "bf16")
 #: The most training steps a config may ask for (5× the 1M of Delétang et al., ICLR 2023).
 MAX_STEPS = 5_000_000
 #: The longest input length a config may name (the papers test up to 500).
@@ -247,6 +185,12 @@ def validate(config: RunConfig) -> None:
     _integer(config.eval_seed, "eval_seed", 0)
     _flag(config.eval_dropout, "eval_dropout")
     _flag(config.causal, "causal")
+    _flag(config.deterministic, "deterministic")
+    _flag(config.compile, "compile")
+    if config.precision not in PRECISIONS:
+        raise ConfigError(
+            f"precision must be one of {', '.join(PRECISIONS)}, got {config.precision!r}"
+        )
     lr = config.lr
     if isinstance(lr, bool) or not isinstance(lr, int | float) or not 0 < lr < float("inf"):
         raise ConfigError(f"lr must be a positive finite number, got {lr!r}")

@@ -21,10 +21,11 @@ from itertools import groupby
 import numpy as np
 import pytest
 
-from che_bench.config import RunConfig, load_card, resolve
+from che_bench.config import RunConfig, resolve
 from che_bench.errors import ConfigError
 from che_bench.generators import TASKS, build_task, get_task, list_tasks, resolve_task_params
 from che_bench.generators._oracle import evaluate
+from che_bench.presets import load_card
 
 ALL = list_tasks()
 BUILTIN = [n for n in ALL if TASKS.origin(n) == "che_bench"]

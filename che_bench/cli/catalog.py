@@ -24,9 +24,9 @@ def list_command(what: str, pattern: str) -> None:
       che-bench list encodings 'dape*'
       che-bench list tasks '*string*'
     """
-    from che_bench.config import list_presets, load_card, load_preset
     from che_bench.encodings import ENCODINGS, list_encodings
     from che_bench.generators import list_tasks
+    from che_bench.presets import list_presets, load_card, load_preset
 
     table = Table(box=None, pad_edge=False)
     if what == "tasks":

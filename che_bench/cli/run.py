@@ -60,6 +60,23 @@ if TYPE_CHECKING:
 )
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 @click.option(
+    "--precision",
+    type=click.Choice(["fp32", "bf16"]),
+    help="fp32 (default) or bf16 autocast for matmuls and attention; part of the run's hash.",
+)
+@click.option(
+    "--deterministic/--nondeterministic",
+    default=None,
+    help="Deterministic kernels on CUDA (default on; off may be faster, same-seed runs may "
+    "then differ in the last bits).",
+)
+@click.option(
+    "--compile/--no-compile",
+    "compile",
+    default=None,
+    help="torch.compile the training step (recorded; numbers agree up to float rounding).",
+)
+@click.option(
     "--leaderboard",
     type=click.Path(dir_okay=False, path_type=Path),
     default=DEFAULT_LEADERBOARD,

@@ -24,6 +24,7 @@ from che_bench.model import Encoder
 from che_bench.seeding import data_rng, torch_generator
 from che_bench.training.checkpoints import read_checkpoint, write_atomic
 from che_bench.training.metrics import masked_accuracy
+from che_bench.training.precision import configure_determinism
 
 #: A run has exploded (status ``diverged``) when its final loss, the mean over the last
 #: logging window, is above this multiple of ln(output_size), the cross-entropy of a uniform
@@ -97,6 +98,7 @@ class Trainer:
     ) -> None:
         self.model, self.task, self.config, self.device = model, task, config, device
         self.checkpoint = checkpoint
+        configure_determinism(device, config.deterministic)
         self.optimizer = torch.optim.Adam(
             model.parameters(), lr=config.lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0
         )
