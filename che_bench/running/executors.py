@@ -120,7 +120,7 @@ class LocalExecutor(Executor):
                         exhausted = True
                         break
                     pool = pool or self._pool(limit)
-                    future = pool.submit(run_one, config, self.device, self.run_dir)
+                    future = pool.submit(run_one, config, self.device, self.run_dir, None, limit)
                     running[future] = config
                 if not running:
                     return
@@ -174,11 +174,29 @@ class RayExecutor(Executor):
         super().__init__(device, run_dir)
         self.address = address
         self.cpus = cpus_per_run
-        self.gpus = gpus_per_run if gpus_per_run is not None else float(device.startswith("cuda"))
+        self.gpus_per_run = gpus_per_run
+
+    @property
+    def gpus(self) -> float:
+        """num_gpus per task: ``gpus_per_run``, else 1 on CUDA (0 while ``auto`` is open)."""
+        if self.gpus_per_run is not None:
+            return self.gpus_per_run
+        return float(self.device.startswith("cuda"))
+
+    def settle_device(self, resources: dict[str, float]) -> None:
+        """Resolve ``auto`` on the driver from the cluster's resources: CUDA when it has
+        GPUs (each task then requests them, so Ray makes them visible to it), else CPU."""
+        if self.device == "auto":
+            self.device = "cuda" if resources.get("GPU", 0) > 0 else "cpu"
 
     def describe(self) -> str:
         where = self.address or "a local Ray instance"
-        return f"ray on {where}, {self.cpus:g} CPU / {self.gpus:g} GPU per run"
+        if self.device == "auto":
+            gpus = self.gpus_per_run or 1
+            per_run = f"{self.cpus:g} CPU per run, plus {gpus:g} GPU if the cluster has GPUs"
+        else:
+            per_run = f"{self.cpus:g} CPU / {self.gpus:g} GPU per run"
+        return f"ray on {where}, device {self.device}, {per_run}"
 
     def map_unordered(self, configs: Iterable[RunConfig]) -> Iterator[RunRecord]:
         ray = import_ray()
@@ -188,8 +206,10 @@ class RayExecutor(Executor):
                 ray.init(address=self.address, include_dashboard=False, log_to_driver=False)
             except ConnectionError as exc:
                 raise ConfigError(f"cannot reach Ray at {self.address!r}: {exc}") from None
+        self.settle_device(ray.cluster_resources())
         task = ray.remote(run_one).options(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=0)
         threads = max(1, int(self.cpus))
+        share = max(1, round(1 / self.gpus)) if self.gpus else 1
         source, pending, limit = iter(configs), {}, self._in_flight(ray)
         try:
             while True:
@@ -197,7 +217,7 @@ class RayExecutor(Executor):
                     config = next(source, None)
                     if config is None:
                         break
-                    pending[task.remote(config, self.device, self.run_dir, threads)] = config
+                    pending[task.remote(config, self.device, self.run_dir, threads, share)] = config
                 if not pending:
                     return
                 done, _ = ray.wait(list(pending), num_returns=1)

@@ -31,18 +31,26 @@ def cpu_count() -> int:
 
 
 def run_one(
-    config: RunConfig, device: str, run_dir: Path | None, threads: int | None = None
+    config: RunConfig,
+    device: str,
+    run_dir: Path | None,
+    threads: int | None = None,
+    share: int = 1,
 ) -> RunRecord:
-    """Execute one run in a worker; always returns a record, never raises."""
+    """Execute one run in a worker, one of ``share`` runs using the device at once (its
+    evaluation memory budget is its share: :func:`~che_bench.training.evaluate.eval_budget`);
+    always returns a record, never raises."""
     import torch
 
-    from che_bench.running.runner import execute
+    from che_bench.running.runner import execute, resolve_device
+    from che_bench.training.evaluate import eval_budget
 
     if threads:
         torch.set_num_threads(threads)
     started = time.perf_counter()
     try:
-        return execute(config, device=device, run_dir=run_dir)
+        budget = eval_budget(resolve_device(device), share)
+        return execute(config, device=device, run_dir=run_dir, max_memory=budget)
     except Exception as exc:  # CheBenchError included: one bad run must not stop a sweep
         failed = RunRecord.failed(config, f"{type(exc).__name__}: {exc}", device)
         return failed.with_wall_time(time.perf_counter() - started)

@@ -27,6 +27,7 @@ from che_bench.generators import Task
 from che_bench.model import Encoder
 from che_bench.seeding import torch_generator
 from che_bench.training.metrics import masked_accuracy
+from che_bench.training.precision import autocast
 from che_bench.training.train import to_device
 
 if TYPE_CHECKING:
@@ -54,13 +55,15 @@ class NonFiniteLogits(ArithmeticError):
 @dataclass(frozen=True)
 class EvalSpec:
     """What an evaluation reads from a RunConfig: the test lengths (inclusive), samples per
-    length, the sub-batch size, the test-set seed and whether dropout stays on."""
+    length, the sub-batch size, the test-set seed, whether dropout stays on and the
+    arithmetic (``precision``, see :mod:`che_bench.training.precision`)."""
 
     test_lengths: tuple[int, int]
     samples: int
     batch_size: int
     seed: int
     dropout: bool = False
+    precision: str = "fp32"
 
     @classmethod
     def from_config(cls, config: RunConfig) -> EvalSpec:
@@ -70,6 +73,7 @@ class EvalSpec:
             batch_size=config.eval_batch_size,
             seed=config.eval_seed,
             dropout=config.eval_dropout,
+            precision=config.precision,
         )
 
     @property
@@ -103,6 +107,25 @@ def available_memory(device: torch.device) -> int:
     return 4 * 2**30
 
 
+#: The fraction of a GPU's memory that the evaluations sharing it may use together; the
+#: rest is left to their training state, the CUDA context and the caching allocator's slack.
+GPU_EVAL_FRACTION = 0.6
+
+
+def eval_budget(device: torch.device, share: int = 1) -> int:
+    """The default evaluation memory budget of one of ``share`` runs using ``device`` at once.
+
+    On CUDA each run gets its share of the GPU's total memory, the same whenever it starts
+    (``--jobs 4`` on one GPU: a quarter of ``GPU_EVAL_FRACTION`` each), so runs that start
+    later do not get less because earlier ones hold memory. On the CPU: a quarter of the
+    memory available now, divided among the runs.
+    """
+    if device.type == "cuda":
+        total = torch.cuda.get_device_properties(device).total_memory
+        return int(total * GPU_EVAL_FRACTION) // max(share, 1)
+    return available_memory(device) // 4 // max(share, 1)
+
+
 def query_chunk_for(batch: int, length: int, budget_bytes: int) -> int | None:
     """Largest query block that keeps an evaluation within ``budget_bytes``; None = all.
 
@@ -128,7 +151,7 @@ def evaluate(
     """Accuracy of ``model`` on ``task`` at every length of ``spec.test_lengths``; raises
     :class:`NonFiniteLogits` at the first length whose logits are not all finite."""
     lengths = spec.lengths
-    budget = max_memory or available_memory(device) // 4
+    budget = max_memory or eval_budget(device)
     model.train(spec.dropout)
     results: dict[int, float] = {}
     with torch.no_grad():
@@ -143,7 +166,8 @@ def evaluate(
                 x, y, m = inputs[start : start + sub], targets[start : start + sub], mask[start:]
                 generator = torch_generator(device, spec.seed, length, index)
                 chunk = query_chunk_for(x.shape[0], total, budget)
-                logits = model(x, y.shape[1], generator=generator, query_chunk=chunk)
+                with autocast(device, spec.precision):
+                    logits = model(x, y.shape[1], generator=generator, query_chunk=chunk)
                 if not bool(torch.isfinite(logits).all()):
                     kind = "nan" if bool(logits.isnan().any()) else "inf"
                     raise NonFiniteLogits(
