@@ -160,6 +160,12 @@ def mix(a, res, c, keep, w1, w2, b2, kernel: int = 1, inplace: bool = False) -> 
     f(a) = fold(W₂·act(W₁ᴬ·unfold(a) + c)) + b₂, c = W₁ᴮ·B + b₁; V1 is K = 1 (no unfold).
     ``inplace`` (honoured without autograd only) writes the result into ``a``.
     """
+    if any(t is not None and t.dtype != a.dtype for t in (res, c, keep, w1, w2, b2)):
+        # Under autocast the logits come in bfloat16: the mixer runs in their dtype (the
+        # casts are differentiable, so fp32 parameters still get fp32 gradients).
+        res, c, keep, w1, w2, b2 = (
+            t if t is None else t.to(a.dtype) for t in (res, c, keep, w1, w2, b2)
+        )
     tensors = (a, res, c, w1, w2, b2)
     if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors):
         return _Checkpointed.apply(a, res, c, keep, w1, w2, b2, kernel)
