@@ -42,3 +42,14 @@ def test_precision_is_hashed_speed_settings_are_not() -> None:
 def test_bad_values_are_one_line_errors(setting: str, value: object, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         resolve("parity_check", "alibi", preset="smoke", **{setting: value})
+
+
+def test_a_bf16_run_trains_under_autocast() -> None:
+    from che_bench.running.runner import execute
+
+    fp32 = execute(resolve("parity_check", "alibi", preset="smoke"), device="cpu", run_dir=None)
+    bf16 = resolve("parity_check", "alibi", preset="smoke", precision="bf16")
+    row = execute(bf16, device="cpu", run_dir=None)
+    assert row.status == "ok" and row.config["precision"] == "bf16"
+    assert row.final_loss != fp32.final_loss  # the arithmetic did change
+    assert abs(row.final_loss - fp32.final_loss) < 0.1 * fp32.final_loss

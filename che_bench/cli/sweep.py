@@ -23,6 +23,7 @@ from che_bench.util import DEFAULT_LEADERBOARD, DEFAULT_RUN_DIR, parse_seeds
 from che_bench.yamlio import parse_value
 
 if TYPE_CHECKING:
+    from che_bench.config import RunConfig
     from che_bench.running.gate import Skip
 
 
@@ -91,6 +92,8 @@ def sweep(
       che-bench sweep sweeps/example.yaml --executor ray --address auto
 
     Flags override the file's values. Ctrl-C stops cleanly; run it again to resume.
+    --dry-run prints the plan and the grid's estimated device-hours, from step and
+    evaluation rates it measures on this machine's device (seconds per model shape).
     Sweeps running at the same time into one leaderboard split the grid: each cell is
     claimed just before it runs, and a cell another process claimed is skipped (one line
     each, naming its pid and host).
@@ -118,6 +121,8 @@ def sweep(
         f"ok in {leaderboard}; {len(todo)} to run on {runner.describe()}",
     )
     if dry_run:
+        if todo:
+            say(estimate_line(todo, runner.device))
         return
     if todo:
         check_writable(leaderboard)
@@ -138,6 +143,22 @@ def sweep(
         say("  " + run_line(row).strip())
     if result.failed:
         sys.exit(1)
+
+
+def estimate_line(configs: Sequence[RunConfig], device: str) -> str:
+    """The grid's estimated cost from rates measured on this machine's ``device`` now."""
+    from che_bench.running.cost import estimate_hours
+    from che_bench.running.runner import device_name, resolve_device
+
+    torch_device = resolve_device("auto" if device == "auto" else device)
+    say(f"measuring step and evaluation rates on {device_name(torch_device)} …")
+    hours, shapes = estimate_hours(configs, torch_device)
+    per_run = hours / len(configs)
+    return (
+        f"estimated cost: {hours:,.2f} device-hours for {len(configs)} runs "
+        f"({per_run * 60:,.1f} min per run) on {device_name(torch_device)}, one run at a time; "
+        f"rates measured here for {shapes} model shape(s), warm-up and checkpoints not counted"
+    )
 
 
 def parse_sets(pairs: Sequence[str]) -> dict[str, Any]:

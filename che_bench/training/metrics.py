@@ -5,7 +5,15 @@ from __future__ import annotations
 import torch
 
 
+def masked_counts(
+    logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(correct, counted) token counts as device tensors (no host read)."""
+    correct = (logits.argmax(-1) == targets) & mask
+    return correct.sum(), mask.sum()
+
+
 def masked_accuracy(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> tuple:
     """(correct, counted) token counts: argmax equality pooled over masked positions."""
-    correct = (logits.argmax(-1) == targets) & mask
-    return int(correct.sum()), int(mask.sum())
+    correct, counted = masked_counts(logits, targets, mask)
+    return int(correct), int(counted)

@@ -23,8 +23,8 @@ from che_bench.generators import Batch, Task
 from che_bench.model import Encoder
 from che_bench.seeding import data_rng, torch_generator
 from che_bench.training.checkpoints import read_checkpoint, write_atomic
-from che_bench.training.metrics import masked_accuracy
-from che_bench.training.precision import configure_determinism
+from che_bench.training.metrics import masked_counts
+from che_bench.training.precision import autocast, configure_determinism
 
 #: A run has exploded (status ``diverged``) when its final loss, the mean over the last
 #: logging window, is above this multiple of ln(output_size), the cross-entropy of a uniform
@@ -52,22 +52,23 @@ class TrainResult:
 
 
 def to_device(batch: Batch, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """The batch's arrays on ``device``; on CUDA through pinned memory, without blocking."""
     arrays = (batch.inputs, batch.targets, batch.mask)
-    return tuple(torch.from_numpy(a.copy()).to(device) for a in arrays)  # copy: no negative strides
+    tensors = [torch.from_numpy(a.copy()) for a in arrays]  # copy: no negative strides
+    if device.type != "cuda":
+        return tuple(tensors)
+    return tuple(t.pin_memory().to(device, non_blocking=True) for t in tensors)
 
 
 @dataclass
 class LogWindow:
-    """Sums over the steps since the last logging step; closed every ``log_every`` steps."""
+    """Sums over the steps since the last logging step; closed every ``log_every`` steps.
+    The host-side form of :class:`Trainer`'s on-device sums (and the checkpoint's)."""
 
     loss: float = 0.0
     correct: int = 0
     counted: int = 0
     steps: int = 0
-
-    def add(self, loss: float, correct: int, counted: int) -> None:
-        self.loss, self.steps = self.loss + loss, self.steps + 1
-        self.correct, self.counted = self.correct + correct, self.counted + counted
 
     def close(self) -> tuple[float, float]:
         """(mean loss, masked accuracy) over the window, which starts afresh."""
@@ -76,14 +77,28 @@ class LogWindow:
         return means
 
 
+@dataclass(frozen=True)
+class Unchecked:
+    """A step whose loss and gradient norm are still on the device, not yet checked."""
+
+    step: int
+    length: int
+    loss: torch.Tensor
+    norm: torch.Tensor
+
+
 class Trainer:
     """Trains ``model`` on ``task`` for ``config.steps`` updates.
 
-    Divergence. A run stops with status ``diverged``, and an error naming the step and its
-    length, when a step's loss is NaN or ±inf (non-finite logits make it so) or the global
-    gradient norm is (the value ``clip_grad_norm_`` returns, kept on the device and read once
-    per logging window and before each checkpoint: one host sync per window, no change to
-    any number). It ends ``diverged`` too when its loss has exploded: the final loss, the
+    No host round-trip per step: a step's loss, accuracy counts and gradient norm stay on
+    the device (the window's sums in float64, as exact as the Python floats they replace)
+    and are read once per logging window and before each checkpoint, one host read each.
+
+    Divergence. A run stops with status ``diverged``, and an error naming the first bad
+    step and its length, when a step's loss is NaN or ±inf (non-finite logits make it so)
+    or its global gradient norm is (the value ``clip_grad_norm_`` returns); found at the
+    end of the window, before any checkpoint of the spoilt model is written. It ends
+    ``diverged`` too when its loss has exploded: the final loss, the
     mean over the last logging window, is above ``EXPLODED`` × ln(output_size), ten times
     the cross-entropy of a uniform guess (a healthy smoke run ends below 1.5×).
     """
@@ -107,11 +122,12 @@ class Trainer:
         self.step = self.resumed = 0
         self.length = 0  # the length of the last step's batch
         self.window = LogWindow()
+        #: The open window's (loss, correct, counted) sums on the device, float64.
+        self.sums = torch.zeros(3, dtype=torch.float64, device=device)
         #: (loss, accuracy) of the last closed window: what the row reports at the end.
         self.logged: tuple[float, float] = (math.nan, math.nan)
         self.logged_at = 0  # the step that closed it
-        #: (step, length, gradient norm on the device) of the steps not checked yet.
-        self.norms: list[tuple[int, int, torch.Tensor]] = []
+        self.unchecked: list[Unchecked] = []
 
     # -- checkpoints ---------------------------------------------------------------
     def state(self) -> dict:
@@ -123,7 +139,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "data_rng": self.rng.bit_generator.state,
             "generator": self.generator.get_state(),
-            "window": asdict(self.window),
+            "window": asdict(self.window),  # read by settle() before every save
             "logged": self.logged,
         }
 
@@ -153,67 +169,75 @@ class Trainer:
         self.generator.set_state(state["generator"].cpu())
         self.step = self.resumed = int(state["step"])
         self.window = LogWindow(**state.get("window", {}))  # older checkpoints lack both
+        window = self.window
+        sums = [window.loss, window.correct, window.counted]
+        self.sums = torch.tensor(sums, dtype=torch.float64, device=self.device)
         self.logged = tuple(state.get("logged", (math.nan, math.nan)))
         return self.step
 
     # -- training ------------------------------------------------------------------
-    def train_step(self) -> tuple[float, int, int]:
+    def train_step(self) -> None:
+        """One update; its loss, accuracy and gradient norm stay on the device."""
         lo, hi = self.config.train_lengths
         self.length = length = int(self.rng.integers(lo, hi + 1))
         batch = self.task.sample(self.rng, self.config.batch_size, length)
         inputs, targets, mask = to_device(batch, self.device)
-        logits = self.model(inputs, targets.shape[1], generator=self.generator)
+        with autocast(self.device, self.config.precision):
+            logits = self.model(inputs, targets.shape[1], generator=self.generator)
+        logits = logits.float()  # the loss in float32 whatever the precision
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
-        value = loss.item()
-        if not math.isfinite(value):
-            return value, 0, 0
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-        self.norms.append((self.step + 1, length, norm))
         self.optimizer.step()
-        correct, counted = masked_accuracy(logits.detach(), targets, mask)
-        return value, correct, counted
-
-    def advance(self, loss: float, correct: int, counted: int) -> bool:
-        """Count one finished step in the log window. True at a logging step."""
+        loss = loss.detach()
+        self.unchecked.append(Unchecked(self.step + 1, length, loss, norm))
+        correct, counted = masked_counts(logits.detach(), targets, mask)
+        self.sums += torch.stack((loss.double(), correct.double(), counted.double()))
+        self.window.steps += 1
         self.step += 1
-        self.window.add(loss, correct, counted)
-        logged = self.step % self.config.log_every == 0 or self.step == self.config.steps
-        if logged:
-            self.logged, self.logged_at = self.window.close(), self.step
-        return logged
+
+    def settle(self) -> TrainResult | None:
+        """Read the window's sums and check every unchecked step (one host read): the
+        diverged result at the first step whose loss or gradient norm is not finite (the
+        run stops there), else None with :attr:`window` up to date."""
+        unchecked, self.unchecked = self.unchecked, []
+        count = len(unchecked)
+        steps = [u.loss.double() for u in unchecked] + [u.norm.double() for u in unchecked]
+        values = torch.cat((self.sums, torch.stack(steps))).tolist() if count else [0.0] * 3
+        sums, losses, norms = values[:3], values[3 : 3 + count], values[3 + count :]
+        for u, loss, norm in zip(unchecked, losses, norms):
+            at = f"at step {u.step} (length {u.length})"
+            if not math.isfinite(loss):
+                self.step = u.step - 1  # that step's update is not counted
+                return self.result(loss, None, "diverged", f"loss became {loss} {at}")
+            if not math.isfinite(norm):
+                self.step = u.step
+                return self.result(loss, None, "diverged", f"gradient norm became {norm} {at}")
+        self.window.loss, self.window.correct, self.window.counted = (
+            sums[0], int(sums[1]), int(sums[2])
+        )
+        return None
 
     def update(self) -> TrainResult | None:
-        """One step: train, count, check, checkpoint. None while the run goes on; its
-        result once it has ended (trained all steps, or diverged)."""
-        loss, correct, counted = self.train_step()
-        if not math.isfinite(loss):
-            at = f"at step {self.step + 1} (length {self.length})"
-            error = self.norm_error() or f"loss became {loss} {at}"
-            return self.result(loss, None, "diverged", error)
-        logged = self.advance(loss, correct, counted)
+        """One step: train, and at a logging or checkpoint step check and count (and save).
+        None while the run goes on; its result once it has ended (trained all steps, or
+        diverged)."""
+        self.train_step()
         last = self.step == self.config.steps
+        logged = self.step % self.config.log_every == 0 or last
         save = self.checkpoint is not None and self.step % self.config.checkpoint_every == 0
-        if logged or save:  # no checkpoint of a model a non-finite gradient has spoilt
-            error = self.norm_error()
-            if error is not None:
-                return self.result(loss, None, "diverged", error)
+        if not (logged or save):
+            return None
+        diverged = self.settle()  # no checkpoint of a model a non-finite value has spoilt
+        if diverged is not None:
+            return diverged
+        if logged:
+            self.logged, self.logged_at = self.window.close(), self.step
+            self.sums.zero_()
         if save and not last:
             self.save()
         return self.finished() if last else None
-
-    def norm_error(self) -> str | None:
-        """The first unchecked step whose gradient norm is NaN or ±inf, as an error (one
-        host sync); None if there is none. Marks every step checked."""
-        pending, self.norms = self.norms, []
-        if not pending:
-            return None
-        finite = torch.isfinite(torch.stack([norm for _, _, norm in pending]))
-        if bool(finite.all()):
-            return None
-        step, length, norm = pending[int(finite.logical_not().nonzero()[0, 0])]
-        return f"gradient norm became {float(norm)} at step {step} (length {length})"
 
     def result(
         self, loss: float, accuracy: float | None, status: str, error: str | None
