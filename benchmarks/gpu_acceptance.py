@@ -14,7 +14,8 @@ its figures are not GPU figures.
  5. a checkpoint written on the device is refused with ``--device cpu`` and kept;
  6. host reads per non-logging step (0 expected) and ms per step at B = 128, N = 20 and 40,
     for fp32, bf16 and compile (on CUDA also ``torch.cuda.set_sync_debug_mode``);
- 7. evaluation at N = 500: query chunk, ms per sub-batch, peak memory within the budget;
+ 7. evaluation at N = 500 (duplicate_string × dape-kerple, 1,500 tokens): query chunk, ms
+    per sub-batch, peak memory within the budget;
  8. ``--jobs 4`` on one device finishes a small grid;
  9. the paper protocol's projected hours per run, from the rates of 6 and 7.
 
@@ -219,8 +220,8 @@ def step_rates(device: torch.device, sizes: Sizes, rates: dict) -> tuple[bool, s
 
 def long_evaluation(device: torch.device, sizes: Sizes, rates: dict) -> tuple[bool, str]:
     n = sizes.eval_length
-    config = smoke("dape-kerple", test_lengths=(n, n), eval_samples=sizes.eval_samples,
-                   eval_batch_size=sizes.eval_batch)  # fmt: skip
+    config = resolve("duplicate_string", "dape-kerple", preset="smoke", test_lengths=(n, n),
+                     eval_samples=sizes.eval_samples, eval_batch_size=sizes.eval_batch)  # fmt: skip
     task = get_task(config.task)
     model = build_model(config, device)
     budget = eval_budget(device)
