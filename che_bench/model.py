@@ -13,6 +13,7 @@ The model never branches on the encoding's name: it calls the hooks of
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -38,12 +39,22 @@ class ModelConfig:
         return ModelDims(self.d_model, self.num_heads, self.num_layers)
 
 
-def dropout(x: Tensor, p: float, training: bool, generator: torch.Generator | None) -> Tensor:
-    """Inverted dropout drawing its mask from an explicit generator (no global RNG)."""
+def dropout(
+    x: Tensor,
+    p: float,
+    training: bool,
+    generator: torch.Generator | None,
+    noise: Iterator[Tensor] | None = None,
+) -> Tensor:
+    """Inverted dropout drawing its mask from an explicit generator (no global RNG), or
+    from the next of ``noise``: the same uniforms, drawn before the forward (so that a
+    compiled forward has no random draw in it)."""
     if not training or p == 0.0:
         return x
-    keep = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) >= p
-    return x * keep / (1.0 - p)
+    uniform = next(noise) if noise is not None else None
+    if uniform is None:
+        uniform = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return x * (uniform >= p) / (1.0 - p)
 
 
 def haiku_linear_init(layer: nn.Linear, std: float | None = None) -> None:
@@ -115,12 +126,12 @@ class EncoderLayer(nn.Module):
         self.norm2 = nn.LayerNorm(config.d_model, eps=1e-5)
         self.p = config.dropout
 
-    def forward(self, h, layer, encoding, generator, query_chunk, first_row: int = 0):
+    def forward(self, h, layer, encoding, generator, query_chunk, first_row: int = 0, noise=None):
         """The layer's output for the rows ``first_row``.. of h."""
         a = self.attention(h, layer, encoding, generator, query_chunk, first_row)
-        a = self.norm1(h[:, first_row:] + dropout(a, self.p, self.training, generator))
+        a = self.norm1(h[:, first_row:] + dropout(a, self.p, self.training, generator, noise))
         f = self.ffn_out(F.relu(self.ffn_in(a)))
-        return self.norm2(a + dropout(f, self.p, self.training, generator))
+        return self.norm2(a + dropout(f, self.p, self.training, generator, noise))
 
 
 class Encoder(nn.Module):
@@ -165,9 +176,12 @@ class Encoder(nn.Module):
         *,
         generator: torch.Generator | None = None,
         query_chunk: int | None = None,
+        noise: list[Tensor] | None = None,
     ) -> Tensor:
-        """inputs: int64 [B, N] token ids → logits [B, K, C] for K = ``output_length``."""
+        """inputs: int64 [B, N] token ids → logits [B, K, C] for K = ``output_length``;
+        ``noise``: the dropout uniforms of :meth:`dropout_noise`, drawn beforehand."""
         batch, length = inputs.shape
+        self.encoding.begin_forward()
         total = length + output_length
         limit = self.encoding.max_length
         if limit is not None and total > limit:
@@ -179,8 +193,10 @@ class Encoder(nn.Module):
         tokens = torch.cat([inputs, placeholders], dim=1)
         h = self.embedding(tokens) * math.sqrt(self.config.d_model)
         position = self.encoding.embed(total, h.device, generator)
+        draws = iter(noise) if noise is not None else None
         if position is not None:
-            h = dropout(h + position.to(h.dtype), self.config.dropout, self.training, generator)
+            p = self.config.dropout
+            h = dropout(h + position.to(h.dtype), p, self.training, generator, draws)
         # Only the placeholders are read out, so without dropout (whose masks are drawn for
         # whole tensors) the last layer computes their rows alone: exact like query chunking
         # (equal up to float rounding), 8-20% less evaluation work.
@@ -188,8 +204,20 @@ class Encoder(nn.Module):
         skip = length if not self.training and output_length > 0 else 0
         for index, layer in enumerate(self.layers):
             first = skip if index == last else 0
-            h = layer(h, index, self.encoding, generator, query_chunk, first)
+            h = layer(h, index, self.encoding, generator, query_chunk, first, draws)
         return self.head(h[:, length - skip :])
+
+    def dropout_noise(
+        self, batch: int, total: int, generator: torch.Generator | None, device: torch.device
+    ) -> list[Tensor] | None:
+        """The uniforms a training forward of ``batch`` × ``total`` tokens draws for its
+        dropouts, in its order; None where the encoding draws too (``randomized``: its
+        draws interleave with dropout's) or there is no dropout."""
+        if not self.training or self.config.dropout == 0.0 or self.encoding.randomized:
+            return None
+        sites = 2 * len(self.layers) + int(self.encoding.absolute)
+        shape = (batch, total, self.config.d_model)
+        return [torch.rand(shape, generator=generator, device=device) for _ in range(sites)]
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -88,6 +88,9 @@ class Encoding(nn.Module):
         return None
 
     # -- hooks ---------------------------------------------------------------------
+    def begin_forward(self) -> None:
+        """Called once at the start of every forward, before any other hook."""
+
     def embed(
         self, length: int, device: torch.device, generator: torch.Generator | None
     ) -> Tensor | None:
@@ -138,6 +141,8 @@ def plus_bias(logits: Tensor, bias: Tensor | None, rows: slice = ALL_ROWS) -> Te
 
 def row_indices(rows: slice, length: int, device: torch.device) -> Tensor:
     """The query indices a ``rows`` slice selects, as a 1-D long tensor."""
+    if rows == ALL_ROWS:  # no slice arithmetic on the length: one compiled graph for all
+        return torch.arange(length, device=device)
     start, stop, step = rows.indices(length)
     return torch.arange(start, stop, step, device=device)
 

@@ -52,18 +52,19 @@ class KerpleBase(Encoding):
         """[H, n] bias for distances [n] >= 0 and per-head p, a [H]."""
         raise NotImplementedError
 
-    def clamp_layer(self, layer: int) -> None:
-        """Clamp ``layer``'s parameters in place, as the official code does at every forward.
+    @torch.compiler.disable
+    def begin_forward(self) -> None:
+        """Clamp the parameters in place, as the official code does at every forward (it
+        clamps each layer's before its bias; all at once at the start is the same values).
 
         Writing through ``.data`` keeps autograd out of it: the forward sees the clamped
-        values, no gradient flows through the clamp, and graphs built by earlier layers or
-        calls are not invalidated.
+        values, no gradient flows through the clamp, and graphs built by earlier calls are
+        not invalidated. Kept out of compiled graphs (one break, at the start).
         """
-        self.p.data[:, layer].clamp_(CLAMP_MIN, self.p_max)
-        self.a.data[:, layer].clamp_(min=CLAMP_MIN)
+        self.p.data.clamp_(CLAMP_MIN, self.p_max)
+        self.a.data.clamp_(min=CLAMP_MIN)
 
     def bias(self, layer, length, device, generator):
-        self.clamp_layer(layer)
         left_d, right_d = side_distances(length, device)
         dtype = self.p.dtype
         left = self.kernel(left_d.to(dtype), self.p[0, layer], self.a[0, layer])

@@ -32,6 +32,10 @@ from che_bench.training.precision import autocast, configure_determinism
 EXPLODED = 10.0
 
 
+#: torch.compile's backend for ``compile: true`` runs (tests swap in a cheap one).
+COMPILE_BACKEND = "inductor"
+
+
 @dataclass(frozen=True)
 class Progress:
     step: int
@@ -114,6 +118,11 @@ class Trainer:
         self.model, self.task, self.config, self.device = model, task, config, device
         self.checkpoint = checkpoint
         configure_determinism(device, config.deterministic)
+        #: The forward the steps call: the model, or with ``compile`` the model compiled
+        #: once for every length (dynamic shapes; dropout's uniforms drawn beforehand).
+        self.forward = model
+        if config.compile:
+            self.forward = torch.compile(model, dynamic=True, backend=COMPILE_BACKEND)
         self.optimizer = torch.optim.Adam(
             model.parameters(), lr=config.lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0
         )
@@ -182,8 +191,12 @@ class Trainer:
         self.length = length = int(self.rng.integers(lo, hi + 1))
         batch = self.task.sample(self.rng, self.config.batch_size, length)
         inputs, targets, mask = to_device(batch, self.device)
+        noise = None
+        if self.config.compile:
+            total = inputs.shape[1] + targets.shape[1]
+            noise = self.model.dropout_noise(len(inputs), total, self.generator, self.device)
         with autocast(self.device, self.config.precision):
-            logits = self.model(inputs, targets.shape[1], generator=self.generator)
+            logits = self.forward(inputs, targets.shape[1], generator=self.generator, noise=noise)
         logits = logits.float()  # the loss in float32 whatever the precision
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
         self.optimizer.zero_grad(set_to_none=True)

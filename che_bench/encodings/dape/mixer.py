@@ -154,6 +154,7 @@ class _Checkpointed(torch.autograd.Function):
         return grad_a, grad_res, grad_c, None, grad_w1, grad_w2, grad_b2, None
 
 
+@torch.compiler.disable  # hand-written blocks and autograd: run eagerly inside compiled code
 def mix(a, res, c, keep, w1, w2, b2, kernel: int = 1, inplace: bool = False) -> Tensor:
     """a + res + f(a) for logits a [n, H, R, T] (res: batch-independent, or None).
 

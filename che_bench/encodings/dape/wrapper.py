@@ -94,6 +94,9 @@ class DAPE(Encoding):
     def max_length(self) -> int | None:
         return self.base.max_length
 
+    def begin_forward(self) -> None:
+        self.base.begin_forward()
+
     def embed(self, length, device, generator):
         return self.base.embed(length, device, generator)
 
