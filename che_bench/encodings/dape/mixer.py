@@ -53,12 +53,29 @@ class _Workspace(dict):
         return self[key][:numel].view(shape)
 
 
-def _blocks(batch: int, rows: int, length: int) -> list[tuple[slice, slice]]:
-    """(samples, query rows) blocks of about BLOCK_PAIRS pairs; never split inside a row."""
-    if rows * length <= BLOCK_PAIRS:
-        step = max(1, BLOCK_PAIRS // (rows * length))
+#: Bytes a block holds per (i, j) pair on a GPU: its hidden layer and gradient (D = 32
+#: channels each, float32) and the unfolded logits, with room to spare.
+GPU_BYTES_PER_PAIR = 1024
+#: The largest block on a GPU (pairs): at N = 40 a whole training layer (128 × 80 × 80).
+GPU_MAX_PAIRS = 1 << 24
+
+
+def block_pairs(device: torch.device) -> int:
+    """Pairs per block: cache-sized on the CPU (measured best there), on a GPU as many as
+    a tenth of its free memory holds (one block per layer at training lengths): the
+    kernels are launch-bound there, and every block size gives the same numbers."""
+    if device.type != "cuda":
+        return BLOCK_PAIRS
+    free, _ = torch.cuda.mem_get_info(device)
+    return int(max(BLOCK_PAIRS, min(GPU_MAX_PAIRS, free // 10 // GPU_BYTES_PER_PAIR)))
+
+
+def _blocks(batch: int, rows: int, length: int, pairs: int) -> list[tuple[slice, slice]]:
+    """(samples, query rows) blocks of about ``pairs`` pairs; never split inside a row."""
+    if rows * length <= pairs:
+        step = max(1, pairs // (rows * length))
         return [(slice(s, s + step), slice(None)) for s in range(0, batch, step)]
-    step = max(1, BLOCK_PAIRS // length)
+    step = max(1, pairs // length)
     return [
         (slice(s, s + 1), slice(r, r + step)) for s in range(batch) for r in range(0, rows, step)
     ]
@@ -96,7 +113,7 @@ def _forward(a, res, c, keep, w1, w2, b2, kernel: int, inplace: bool = False) ->
     """a + res + f(a) block by block (f(a) = fold(W₂·hᵀ) + b₂), into ``a`` itself if asked."""
     shift = b2[:, None, None] if res is None else res + b2[:, None, None]
     out, ws = (a if inplace else torch.empty_like(a)), _Workspace()
-    for bs, rs in _blocks(a.shape[0], a.shape[2], a.shape[3]):
+    for bs, rs in _blocks(a.shape[0], a.shape[2], a.shape[3], block_pairs(a.device)):
         ab, ob = a[bs, :, rs], out[bs, :, rs]
         _, h = _hidden(ab, _pair_rows(c, rs), rows_of(keep, rs), w1, kernel, ws)  # reads ab
         m, pairs = len(h), h.shape[1]
@@ -122,7 +139,7 @@ class _Checkpointed(torch.autograd.Function):
         kernel, ws = ctx.kernel, _Workspace()
         grad_a, grad_c = torch.empty_like(grad), torch.zeros_like(c)
         grad_w1, grad_w2 = torch.zeros_like(w1), torch.zeros_like(w2)
-        for bs, rs in _blocks(a.shape[0], a.shape[2], a.shape[3]):
+        for bs, rs in _blocks(a.shape[0], a.shape[2], a.shape[3], block_pairs(a.device)):
             ab, gb, kb = a[bs, :, rs], grad[bs, :, rs], rows_of(keep, rs)
             x, h = _hidden(ab, _pair_rows(c, rs), kb, w1, kernel, ws)  # recomputed
             m, taps = len(h), (len(h), kernel, *ab.shape[1:])
