@@ -6,8 +6,9 @@ explicit generator, explicit softmax attention over the encoding's scores, post-
 and of ``Trainer.train_step`` (pageable copies, ``loss.item()`` before backward, clip 1.0,
 Adam). It shares its parameters with a production :class:`~che_bench.model.Encoder`
 (:func:`reference_of`), so the two steps can be timed side by side and compared number for
-number. The encodings are the production ones: this freezes the model and the step, not the
-encodings (DAPE's frozen form is ``dape_reference.py``).
+number. The encodings are the production ones, but for the default scores A = q·kᵀ/√d + B
+(nope and every additive-bias encoding), frozen here too; DAPE's frozen form is
+``dape_reference.py``.
 """
 
 from __future__ import annotations
@@ -42,6 +43,18 @@ def query_blocks(length: int, chunk: int | None, first: int = 0) -> list[slice]:
     return [slice(start, min(start + chunk, length)) for start in range(first, length, chunk)]
 
 
+def frozen_scores(encoding: Encoding, layer: int, ctx, q: Tensor, k: Tensor, rows) -> Tensor:
+    """That day's default scores, A = (q·kᵀ).div_(√d) + B, for encodings that keep the
+    default ``scores`` (nope and the additive-bias ones); the encoding's own otherwise."""
+    if type(encoding).scores is not Encoding.scores:
+        return encoding.scores(layer, ctx, q, k, rows)
+    logits = torch.matmul(q[:, :, rows], k.transpose(-1, -2)).div_(math.sqrt(q.shape[-1]))
+    if ctx.bias is None:
+        return logits
+    bias = ctx.bias[:, rows]
+    return logits.add_(bias) if bias.dtype == logits.dtype else logits + bias
+
+
 class ReferenceAttention(nn.Module):
     """Multi-head self-attention whose positional effects come from the encoding's hooks."""
 
@@ -73,7 +86,7 @@ class ReferenceAttention(nn.Module):
         v = heads(self.v(x))
         outputs = []
         for rows in query_blocks(length, query_chunk, first_row):
-            scores = encoding.scores(layer, ctx, q, k, rows)
+            scores = frozen_scores(encoding, layer, ctx, q, k, rows)
             if encoding.causal:
                 start = rows.start or 0
                 i = torch.arange(start, start + scores.shape[-2], device=x.device)[:, None]

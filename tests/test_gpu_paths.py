@@ -124,3 +124,15 @@ def test_bf16_evaluation_gives_finite_accuracies() -> None:
     scores = evaluate(model, get_task(config.task), spec, torch.device("cpu"))
     assert dtypes and set(dtypes) == {torch.bfloat16}  # the forward ran under bf16 autocast
     assert all(0.0 <= a <= 1.0 for a in scores.accuracy_by_length.values())
+
+
+def test_cope_running_sum_without_cumsum_equals_cumsum(monkeypatch) -> None:
+    """On CUDA in deterministic mode CoPE sums by a triangular matmul (CUDA's float cumsum
+    raises there); forced on the CPU, it equals cumsum up to rounding."""
+    from che_bench.encodings import cope
+
+    x = torch.rand(2, 3, 7, 50, dtype=torch.float64)
+    assert torch.equal(cope.running_sum(x), x.cumsum(-1))  # the CPU keeps cumsum
+    monkeypatch.setattr(torch, "are_deterministic_algorithms_enabled", lambda: True)
+    monkeypatch.setattr(torch.Tensor, "is_cuda", property(lambda self: True))
+    torch.testing.assert_close(cope.running_sum(x), x.cumsum(-1))

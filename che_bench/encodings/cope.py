@@ -26,6 +26,16 @@ def interpolate(z: Tensor, positions: Tensor) -> Tensor:
     return weight * z_high + (1.0 - weight) * z_low
 
 
+def running_sum(x: Tensor) -> Tensor:
+    """cumsum over the last axis. CUDA's float cumsum has no deterministic kernel (it raises
+    under ``torch.use_deterministic_algorithms``); there it is a matmul with a triangle of
+    ones instead, equal up to float rounding. Everywhere else, ``cumsum`` itself."""
+    if not (x.is_cuda and torch.are_deterministic_algorithms_enabled()):
+        return x.cumsum(-1)
+    length = x.shape[-1]
+    return x @ torch.ones(length, length, device=x.device, dtype=x.dtype).triu()
+
+
 @register_encoding("cope")
 class CoPE(Encoding):
     """Contextual positions: counts of sigmoid gates between key and query, interpolated."""
@@ -53,10 +63,10 @@ class CoPE(Encoding):
         left = j <= i
         gates = torch.sigmoid(logits)
         # Left (j <= i): reverse cumulative sum of the gates g_it with t <= i; 0 for j > i.
-        positions = (gates * left).flip(-1).cumsum(-1).flip(-1).clamp(max=npos - 1)
+        positions = running_sum((gates * left).flip(-1)).flip(-1).clamp(max=npos - 1)
         table = self.e[0, layer]
         if not self.causal:  # right (j > i): cumulative sum of the gates g_it with t >= i,
-            right = (gates * (j >= i)).cumsum(-1).clamp(max=npos - 1)
+            right = running_sum(gates * (j >= i)).clamp(max=npos - 1)
             positions = torch.where(left, positions, right + npos)  # looked up in e^R
             table = torch.cat([table, self.e[1, layer]], dim=-1)  # [d, 2·npos] = [e^L ‖ e^R]
         return logits + interpolate(q[:, :, rows] @ table, positions)
