@@ -1,4 +1,4 @@
-"""Target 8: the CPU training step, today's against the frozen step of 2026-12-03.
+"""Target 9: the CPU training step, today's against the frozen step of 2026-12-03.
 
 For each encoding, one model is built (``reverse_string``, batch 128, N = 40: 80 tokens,
 dropout 0.1, clip + Adam); ``step_reference.py`` copies it into the frozen encoder, and both
@@ -163,7 +163,7 @@ def main() -> int:
         )
     print(f"load at the end {os.getloadavg()[0]:.2f}")
     print(
-        f"Target 8: the step ≥ {TARGET}× faster than the frozen step of 2026-12-03, numbers "
+        f"Target 9: the step ≥ {TARGET}× faster than the frozen step of 2026-12-03, numbers "
         f"unchanged: {'FAIL' if failed else 'PASS'}"
     )
     return 1 if failed else 0

@@ -131,8 +131,10 @@ class Trainer:
         self.step = self.resumed = 0
         self.length = 0  # the length of the last step's batch
         self.window = LogWindow()
-        #: The open window's (loss, correct, counted) sums on the device, float64.
-        self.sums = torch.zeros(3, dtype=torch.float64, device=device)
+        #: The open window's loss sum (float64: as exact as the Python floats it replaces)
+        #: and its (correct, counted) token counts (int64), on the device.
+        self.loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        self.counts = torch.zeros(2, dtype=torch.int64, device=device)
         #: (loss, accuracy) of the last closed window: what the row reports at the end.
         self.logged: tuple[float, float] = (math.nan, math.nan)
         self.logged_at = 0  # the step that closed it
@@ -179,8 +181,9 @@ class Trainer:
         self.step = self.resumed = int(state["step"])
         self.window = LogWindow(**state.get("window", {}))  # older checkpoints lack both
         window = self.window
-        sums = [window.loss, window.correct, window.counted]
-        self.sums = torch.tensor(sums, dtype=torch.float64, device=self.device)
+        self.loss_sum = torch.tensor(window.loss, dtype=torch.float64, device=self.device)
+        counts = [window.correct, window.counted]
+        self.counts = torch.tensor(counts, dtype=torch.int64, device=self.device)
         self.logged = tuple(state.get("logged", (math.nan, math.nan)))
         return self.step
 
@@ -206,7 +209,8 @@ class Trainer:
         loss = loss.detach()
         self.unchecked.append(Unchecked(self.step + 1, length, loss, norm))
         correct, counted = masked_counts(logits.detach(), targets, mask)
-        self.sums += torch.stack((loss.double(), correct.double(), counted.double()))
+        self.loss_sum += loss.double()
+        self.counts += torch.stack((correct, counted))
         self.window.steps += 1
         self.step += 1
 
@@ -215,9 +219,13 @@ class Trainer:
         diverged result at the first step whose loss or gradient norm is not finite (the
         run stops there), else None with :attr:`window` up to date."""
         unchecked, self.unchecked = self.unchecked, []
+        if not unchecked:
+            return None
         count = len(unchecked)
         steps = [u.loss.double() for u in unchecked] + [u.norm.double() for u in unchecked]
-        values = torch.cat((self.sums, torch.stack(steps))).tolist() if count else [0.0] * 3
+        # counts below 2**53 are exact in float64: one tensor, one read
+        sums = (self.loss_sum.reshape(1), self.counts.double(), torch.stack(steps))
+        values = torch.cat(sums).tolist()
         sums, losses, norms = values[:3], values[3 : 3 + count], values[3 + count :]
         for u, loss, norm in zip(unchecked, losses, norms):
             at = f"at step {u.step} (length {u.length})"
@@ -227,9 +235,8 @@ class Trainer:
             if not math.isfinite(norm):
                 self.step = u.step
                 return self.result(loss, None, "diverged", f"gradient norm became {norm} {at}")
-        self.window.loss, self.window.correct, self.window.counted = (
-            sums[0], int(sums[1]), int(sums[2])
-        )
+        window = self.window
+        window.loss, window.correct, window.counted = sums[0], int(sums[1]), int(sums[2])
         return None
 
     def update(self) -> TrainResult | None:
@@ -247,7 +254,8 @@ class Trainer:
             return diverged
         if logged:
             self.logged, self.logged_at = self.window.close(), self.step
-            self.sums.zero_()
+            self.loss_sum.zero_()
+            self.counts.zero_()
         if save and not last:
             self.save()
         return self.finished() if last else None
