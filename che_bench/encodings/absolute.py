@@ -14,15 +14,18 @@ from che_bench.encodings.registry import register_encoding
 from che_bench.errors import ConfigError
 
 
-def sinusoid(positions: Tensor, dim: int) -> Tensor:
-    """[len(positions), dim] with [sin(p·ω_k) ‖ cos(p·ω_k)], ω_k = 10000^(-2k/dim).
+def sinusoid(positions: Tensor, dim: int, exact: bool = False) -> Tensor:
+    """[len(positions), dim] float32 with [sin(p·ω_k) ‖ cos(p·ω_k)], ω_k = 10000^(-2k/dim).
 
-    The halves are concatenated, not interleaved (the RPE reference).
+    The halves are concatenated, not interleaved (the RPE reference). ``exact`` computes
+    in float64 and rounds once, as the reference builds its absolute tables (float32
+    angles are up to 7e-5 off near position 2047).
     """
-    k = torch.arange(dim // 2, device=positions.device, dtype=torch.float32)
+    dtype = torch.float64 if exact else torch.float32
+    k = torch.arange(dim // 2, device=positions.device, dtype=dtype)
     omega = torch.pow(10000.0, -2.0 * k / dim)
-    angles = positions.to(torch.float32)[:, None] * omega[None, :]
-    return torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)
+    angles = positions.to(dtype)[:, None] * omega[None, :]
+    return torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1).to(torch.float32)
 
 
 @register_encoding("sinusoidal")
@@ -33,7 +36,7 @@ class Sinusoidal(Encoding):
     shift_invariant = False
 
     def embed(self, length, device, generator):
-        return sinusoid(torch.arange(length, device=device), self.dims.d_model)
+        return sinusoid(torch.arange(length, device=device), self.dims.d_model, exact=True)
 
 
 def truncated_normal_table(rows: int, dim: int, std: float = 1.0) -> nn.Parameter:
@@ -63,7 +66,8 @@ class Learned(Encoding):
     def embed(self, length, device, generator):
         if length > self.max_length:  # the reference clamps silently; che-bench refuses
             raise ConfigError(
-                f"learned: sequence of {length} tokens exceeds the table (P = {self.max_length}); "
-                f"raise it with --pe-opt max_length={length}"
+                f"learned: sequence of {length} tokens exceeds the table (P = {self.max_length}; "
+                "the RPE reference would silently reuse its last row for every later "
+                f"position); raise it with --pe-opt max_length={length}"
             )
         return self.table[:length]

@@ -60,7 +60,7 @@ class RandSinusoidal(Randomized, Sinusoidal):
         self.set_limit(max_length)
 
     def embed(self, length, device, generator):
-        return sinusoid(self.draw(length, device, generator), self.dims.d_model)
+        return sinusoid(self.draw(length, device, generator), self.dims.d_model, exact=True)
 
 
 @register_encoding("rand-learned")
