@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_the_dry_run_passes_every_check(tmp_path) -> None:
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "gpu_acceptance.py"), "--cpu-dry-run"],
-        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+        capture_output=True, text=True, timeout=1500, cwd=tmp_path,
         env={**os.environ, "OMP_NUM_THREADS": "1"},
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr

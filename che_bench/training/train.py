@@ -19,9 +19,11 @@ import torch
 from torch.nn import functional as F
 
 from che_bench.config import RunConfig
-from che_bench.generators import Batch, Task
+from che_bench.generators import Task
 from che_bench.model import Encoder
 from che_bench.seeding import data_rng, torch_generator
+from che_bench.training.batches import BatchStream
+from che_bench.training.batches import to_device as to_device  # re-exported
 from che_bench.training.checkpoints import read_checkpoint, write_atomic
 from che_bench.training.metrics import masked_counts
 from che_bench.training.precision import autocast, configure_determinism
@@ -53,15 +55,6 @@ class TrainResult:
     status: str  # "ok" | "diverged"
     error: str | None = None
     resumed_from: int = 0
-
-
-def to_device(batch: Batch, device: torch.device) -> tuple[torch.Tensor, ...]:
-    """The batch's arrays on ``device``; on CUDA through pinned memory, without blocking."""
-    arrays = (batch.inputs, batch.targets, batch.mask)
-    tensors = [torch.from_numpy(a.copy()) for a in arrays]  # copy: no negative strides
-    if device.type != "cuda":
-        return tuple(tensors)
-    return tuple(t.pin_memory().to(device, non_blocking=True) for t in tensors)
 
 
 @dataclass
@@ -114,6 +107,7 @@ class Trainer:
         config: RunConfig,
         device: torch.device,
         checkpoint: Path | None = None,
+        prefetch: bool | None = None,
     ) -> None:
         self.model, self.task, self.config, self.device = model, task, config, device
         self.checkpoint = checkpoint
@@ -127,6 +121,12 @@ class Trainer:
             model.parameters(), lr=config.lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0
         )
         self.rng = data_rng(config.seed)
+        #: The batches, drawn one step ahead in a thread when ``prefetch`` (default: on
+        #: CUDA only; see :mod:`che_bench.training.batches`).
+        prefetch = device.type == "cuda" if prefetch is None else prefetch
+        self.batches = BatchStream(
+            task, self.rng, config.batch_size, config.train_lengths, device, prefetch
+        )
         self.generator = torch_generator(device, config.seed, 2)
         self.step = self.resumed = 0
         self.length = 0  # the length of the last step's batch
@@ -148,7 +148,7 @@ class Trainer:
             "step": self.step,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "data_rng": self.rng.bit_generator.state,
+            "data_rng": self.batches.state(),  # at the step boundary
             "generator": self.generator.get_state(),
             "window": asdict(self.window),  # read by settle() before every save
             "logged": self.logged,
@@ -176,7 +176,7 @@ class Trainer:
             return 0
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.rng.bit_generator.state = state["data_rng"]
+        self.batches.set_state(state["data_rng"])
         self.generator.set_state(state["generator"].cpu())
         self.step = self.resumed = int(state["step"])
         self.window = LogWindow(**state.get("window", {}))  # older checkpoints lack both
@@ -190,10 +190,8 @@ class Trainer:
     # -- training ------------------------------------------------------------------
     def train_step(self) -> None:
         """One update; its loss, accuracy and gradient norm stay on the device."""
-        lo, hi = self.config.train_lengths
-        self.length = length = int(self.rng.integers(lo, hi + 1))
-        batch = self.task.sample(self.rng, self.config.batch_size, length)
-        inputs, targets, mask = to_device(batch, self.device)
+        ahead = self.step + 1 < self.config.steps  # no draw past the last step
+        self.length, (inputs, targets, mask) = self.batches.next(ahead)
         noise = None
         if self.config.compile:
             total = inputs.shape[1] + targets.shape[1]
@@ -207,7 +205,7 @@ class Trainer:
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
         self.optimizer.step()
         loss = loss.detach()
-        self.unchecked.append(Unchecked(self.step + 1, length, loss, norm))
+        self.unchecked.append(Unchecked(self.step + 1, self.length, loss, norm))
         correct, counted = masked_counts(logits.detach(), targets, mask)
         self.loss_sum += loss.double()
         self.counts += torch.stack((correct, counted))
@@ -242,7 +240,13 @@ class Trainer:
     def update(self) -> TrainResult | None:
         """One step: train, and at a logging or checkpoint step check and count (and save).
         None while the run goes on; its result once it has ended (trained all steps, or
-        diverged)."""
+        diverged), and then the batch stream is closed."""
+        result = self._update()
+        if result is not None:
+            self.batches.close()
+        return result
+
+    def _update(self) -> TrainResult | None:
         self.train_step()
         last = self.step == self.config.steps
         logged = self.step % self.config.log_every == 0 or last

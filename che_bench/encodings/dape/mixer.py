@@ -61,13 +61,15 @@ GPU_MAX_PAIRS = 1 << 24
 
 
 def block_pairs(device: torch.device) -> int:
-    """Pairs per block: cache-sized on the CPU (measured best there), on a GPU as many as
-    a tenth of its free memory holds (one block per layer at training lengths): the
-    kernels are launch-bound there, and every block size gives the same numbers."""
+    """Pairs per block: cache-sized on the CPU (measured best there); on a GPU as many as a
+    tenth of its total memory holds (one block per layer at training lengths: the kernels
+    are launch-bound there). Every block size gives the same logits, but the gradients sum
+    over blocks, so the size must not follow the free memory (other runs, the caching
+    allocator): on one GPU model, the same blocks and the same numbers."""
     if device.type != "cuda":
         return BLOCK_PAIRS
-    free, _ = torch.cuda.mem_get_info(device)
-    return int(max(BLOCK_PAIRS, min(GPU_MAX_PAIRS, free // 10 // GPU_BYTES_PER_PAIR)))
+    total = torch.cuda.get_device_properties(device).total_memory
+    return int(max(BLOCK_PAIRS, min(GPU_MAX_PAIRS, total // 10 // GPU_BYTES_PER_PAIR)))
 
 
 def _blocks(batch: int, rows: int, length: int, pairs: int) -> list[tuple[slice, slice]]:
@@ -109,8 +111,14 @@ def _hidden(a: Tensor, c: Tensor, keep: Tensor | None, w1: Tensor, kernel: int, 
     return x, F.leaky_relu_(h, SLOPE)
 
 
+def _like(a: Tensor, *tensors: Tensor | None) -> tuple[Tensor | None, ...]:
+    """``tensors`` in the logits' dtype: under bf16 autocast the mixer runs in bfloat16."""
+    return tuple(t if t is None else t.to(a.dtype) for t in tensors)
+
+
 def _forward(a, res, c, keep, w1, w2, b2, kernel: int, inplace: bool = False) -> Tensor:
     """a + res + f(a) block by block (f(a) = fold(W₂·hᵀ) + b₂), into ``a`` itself if asked."""
+    res, c, keep, w1, w2, b2 = _like(a, res, c, keep, w1, w2, b2)
     shift = b2[:, None, None] if res is None else res + b2[:, None, None]
     out, ws = (a if inplace else torch.empty_like(a)), _Workspace()
     for bs, rs in _blocks(a.shape[0], a.shape[2], a.shape[3], block_pairs(a.device)):
@@ -125,10 +133,15 @@ def _forward(a, res, c, keep, w1, w2, b2, kernel: int, inplace: bool = False) ->
 
 
 class _Checkpointed(torch.autograd.Function):
-    """a + res + f(a) saving only a and c; backward recomputes h block by block, by hand."""
+    """a + res + f(a) saving only a and c; backward recomputes h block by block, by hand.
+
+    The blocks' weight and c gradients are summed in float32 or wider (bf16 logits: one
+    rounding per block otherwise), and returned in the parameters' own dtype.
+    """
 
     @staticmethod
     def forward(ctx: Any, a, res, c, keep, w1, w2, b2, kernel: int) -> Tensor:
+        c, keep, w1, w2 = _like(a, c, keep, w1, w2)
         ctx.save_for_backward(a, c, keep, w1, w2)
         ctx.kernel = kernel
         return _forward(a, res, c, keep, w1, w2, b2, kernel)
@@ -136,9 +149,9 @@ class _Checkpointed(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: Tensor):
         a, c, keep, w1, w2 = ctx.saved_tensors
-        kernel, ws = ctx.kernel, _Workspace()
-        grad_a, grad_c = torch.empty_like(grad), torch.zeros_like(c)
-        grad_w1, grad_w2 = torch.zeros_like(w1), torch.zeros_like(w2)
+        kernel, ws, acc = ctx.kernel, _Workspace(), torch.promote_types(a.dtype, torch.float32)
+        grad_a, grad_c = torch.empty_like(grad), torch.zeros_like(c, dtype=acc)
+        grad_w1, grad_w2 = torch.zeros_like(w1, dtype=acc), torch.zeros_like(w2, dtype=acc)
         for bs, rs in _blocks(a.shape[0], a.shape[2], a.shape[3], block_pairs(a.device)):
             ab, gb, kb = a[bs, :, rs], grad[bs, :, rs], rows_of(keep, rs)
             x, h = _hidden(ab, _pair_rows(c, rs), kb, w1, kernel, ws)  # recomputed
@@ -153,8 +166,10 @@ class _Checkpointed(torch.autograd.Function):
                 grad_c += dz.sum((0, 1))
             elif m == 1:
                 grad_c[rs].add_(dz[0].view(-1, *c.shape[1:]))
-            else:  # Σ over the block's samples (all rows) as a GEMM: 3x faster than .sum(0)
-                grad_c.view(1, -1).addmm_(dz.new_ones(1, m), dz.view(m, -1))
+            elif grad_c.dtype == dz.dtype:  # Σ over the block's samples (all rows) as a GEMM:
+                grad_c.view(1, -1).addmm_(dz.new_ones(1, m), dz.view(m, -1))  # 3x .sum(0)
+            else:
+                grad_c += dz.sum(0).view_as(grad_c)
             dx = ws.take("dx", x.shape, a)
             torch.bmm(w1.t().expand(m, -1, -1), dz.transpose(1, 2), out=dx)
             ga = grad_a[bs, :, rs]
@@ -176,14 +191,9 @@ def mix(a, res, c, keep, w1, w2, b2, kernel: int = 1, inplace: bool = False) -> 
     """a + res + f(a) for logits a [n, H, R, T] (res: batch-independent, or None).
 
     f(a) = fold(W₂·act(W₁ᴬ·unfold(a) + c)) + b₂, c = W₁ᴮ·B + b₁; V1 is K = 1 (no unfold).
-    ``inplace`` (honoured without autograd only) writes the result into ``a``.
+    ``inplace`` (honoured without autograd only) writes the result into ``a``. It runs in
+    the logits' dtype (bfloat16 under autocast), whatever the other tensors' dtypes.
     """
-    if any(t is not None and t.dtype != a.dtype for t in (res, c, keep, w1, w2, b2)):
-        # Under autocast the logits come in bfloat16: the mixer runs in their dtype (the
-        # casts are differentiable, so fp32 parameters still get fp32 gradients).
-        res, c, keep, w1, w2, b2 = (
-            t if t is None else t.to(a.dtype) for t in (res, c, keep, w1, w2, b2)
-        )
     tensors = (a, res, c, w1, w2, b2)
     if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors):
         return _Checkpointed.apply(a, res, c, keep, w1, w2, b2, kernel)
