@@ -69,6 +69,18 @@ def test_ray_auto_device_follows_the_cluster(monkeypatch, gpus, device, num_gpus
     assert executor.describe().count(f"device {device}") == 1
 
 
+def test_ray_auto_without_gpus_per_run_is_the_cpu(monkeypatch) -> None:
+    """``--gpus-per-run 0`` on a GPU cluster: the tasks see no GPU, so ``auto`` is the CPU
+    (it used to settle on cuda and every run failed: no GPU visible to the task)."""
+    fake = FakeRay(2)
+    monkeypatch.setattr("che_bench.running.executors.import_ray", lambda: fake)
+    config = resolve("parity_check", "nope", preset="smoke")
+    executor = RayExecutor("auto", None, gpus_per_run=0)
+    assert "0 GPU per run" in executor.describe()
+    calls = list(executor.map_unordered([config]))
+    assert fake.requests[0]["num_gpus"] == 0 and calls[0][1] == "cpu"
+
+
 def test_ray_fractional_gpus_share_the_budget(monkeypatch) -> None:
     fake = FakeRay(1)
     monkeypatch.setattr("che_bench.running.executors.import_ray", lambda: fake)

@@ -171,7 +171,8 @@ class RayExecutor(Executor):
         cpus_per_run: float = 1.0,
         gpus_per_run: float | None = None,
     ) -> None:
-        super().__init__(device, run_dir)
+        # ``auto`` with no GPU per run is the CPU: a task that asks for none sees none.
+        super().__init__("cpu" if device == "auto" and gpus_per_run == 0 else device, run_dir)
         self.address = address
         self.cpus = cpus_per_run
         self.gpus_per_run = gpus_per_run
