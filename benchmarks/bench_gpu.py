@@ -92,6 +92,7 @@ def run_mode(
         trainer = Trainer(model, get_task(task), config, device, None)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
+
         def step() -> torch.Tensor:
             trainer.train_step()
             return trainer.unchecked[-1].loss  # still on the device

@@ -264,15 +264,18 @@ def paper_projection(sizes: Sizes, rates: dict) -> tuple[bool, str]:
     step_ms = max(rates[mode, n1] + slope * (mean_n - n1), 0.0)
     # the timed steps ran at batch ``sizes.batch``; the paper's is 128
     step_ms *= paper.batch_size / sizes.batch
-    ((_, tokens), sub_ms), = ((k, v) for k, v in rates.items() if k[0] == "eval")
+    (((_, tokens), sub_ms),) = ((k, v) for k, v in rates.items() if k[0] == "eval")
     task = get_task(paper.task)
     lengths = range(paper.test_lengths[0], paper.test_lengths[1] + 1)
     sub_batches = -(-paper.eval_samples // paper.eval_batch_size)
     scale = paper.eval_batch_size / sizes.eval_batch
-    eval_ms = sum(
-        sub_ms * scale * ((task.input_length(n) + task.output_length(n)) / tokens) ** 2
-        for n in lengths
-    ) * sub_batches
+    eval_ms = (
+        sum(
+            sub_ms * scale * ((task.input_length(n) + task.output_length(n)) / tokens) ** 2
+            for n in lengths
+        )
+        * sub_batches
+    )
     train_h, eval_h = paper.steps * step_ms / 3.6e6, eval_ms / 3.6e6
     return True, (f"paper preset ({paper.steps:,} steps, parity_check, alibi fp32): training "
                   f"{train_h:.1f} h + evaluation {eval_h:.1f} h = {train_h + eval_h:.1f} h "

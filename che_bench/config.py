@@ -19,6 +19,7 @@ from typing import Any
 from che_bench.errors import ConfigError
 from che_bench.model import ModelConfig
 from che_bench.presets import load_preset
+from che_bench.util import HASHED_IF_CHANGED
 
 DEFAULT_PRESET = "quick"
 
@@ -46,6 +47,27 @@ def parse_range(value: Any, what: str) -> tuple[int, int]:
     return lo, hi
 
 
+def parse_strided(value: Any, what: str) -> tuple[tuple[int, int], int | None]:
+    """``"lo-hi:stride"`` → ((lo, hi), stride); without ``:stride`` the stride is None."""
+    if isinstance(value, str) and ":" in value:
+        span, _, step = value.rpartition(":")
+        try:
+            stride = _length(step)
+        except ValueError:
+            raise ConfigError(
+                f"{what}: expected LO-HI:STRIDE (e.g. 41-500:10), got {value!r}"
+            ) from None
+        return parse_range(span, what), stride
+    return parse_range(value, what), None
+
+
+def strided(lengths: tuple[int, int], stride: int) -> list[int]:
+    """Every ``stride``-th length from lo, and hi itself: (41, 500), 10 → 41, 51, …, 491, 500."""
+    lo, hi = lengths
+    picked = list(range(lo, hi + 1, stride))
+    return picked if picked[-1] == hi else [*picked, hi]
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """A fully resolved run. Only ``device``-like knobs are excluded from the hash."""
@@ -63,7 +85,9 @@ class RunConfig:
     seed: int = 0
     train_lengths: tuple[int, int] = (1, 40)
     test_lengths: tuple[int, int] = (41, 500)
+    test_stride: int = 1
     eval_samples: int = 512
+    train_eval_samples: int = 64
     eval_batch_size: int = 64
     eval_seed: int = 1
     eval_dropout: bool = False
@@ -78,7 +102,12 @@ class RunConfig:
     UNHASHED = ("seed", "log_every", "checkpoint_every", "deterministic", "compile")
     #: Hashed fields added after rows were first written: they enter the hash only when set
     #: away from their default, so every earlier config keeps its hash.
-    HASHED_IF_CHANGED = {"precision": "fp32"}
+    HASHED_IF_CHANGED = HASHED_IF_CHANGED
+
+    @property
+    def test_length_list(self) -> list[int]:
+        """The lengths scored: every ``test_stride``-th of ``test_lengths``, ends included."""
+        return strided(self.test_lengths, self.test_stride)
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -92,6 +121,10 @@ class RunConfig:
             k: v
             for k, v in self.to_dict().items()
             if k not in self.UNHASHED and self.HASHED_IF_CHANGED.get(k, object()) != v
+        }
+        late = _options_hashed_if_changed(self.encoding)
+        data["encoding_options"] = {
+            k: v for k, v in self.encoding_options.items() if late.get(k, object()) != v
         }
         blob = json.dumps(data, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
@@ -107,6 +140,14 @@ class RunConfig:
         data["train_lengths"] = tuple(data["train_lengths"])
         data["test_lengths"] = tuple(data["test_lengths"])
         return cls(**data)
+
+
+def _options_hashed_if_changed(encoding: str) -> dict[str, Any]:
+    """The encoding's options that enter the hash only away from these defaults ({} for an
+    encoding that is not installed)."""
+    from che_bench.encodings import ENCODINGS
+
+    return dict(ENCODINGS.get(encoding).hashed_if_changed) if encoding in ENCODINGS else {}
 
 
 def resolve(
@@ -135,6 +176,9 @@ def resolve(
     }
     merged.update({k: v for k, v in values.items() if k not in ("description", "model")})
     merged.update({k: v for k, v in overrides.items() if v is not None})
+    test_lengths, stride = parse_strided(merged.pop("test_lengths"), "test lengths")
+    if stride is not None and overrides.get("test_stride") is None:
+        merged["test_stride"] = stride
     model = ModelConfig(**{**dataclasses.asdict(ModelConfig()), **(values.get("model") or {})})
     if isinstance(merged.get("model"), ModelConfig):
         model = merged.pop("model")
@@ -146,7 +190,7 @@ def resolve(
         preset=Path(preset).stem,
         model=model,
         train_lengths=parse_range(merged.pop("train_lengths"), "train lengths"),
-        test_lengths=parse_range(merged.pop("test_lengths"), "test lengths"),
+        test_lengths=test_lengths,
         **{k: v for k, v in merged.items() if k != "model"},
     )
     validate(config)
@@ -181,6 +225,8 @@ def validate(config: RunConfig) -> None:
     _integer(config.steps, "steps", 1, MAX_STEPS)
     for name in ("batch_size", "eval_samples", "eval_batch_size", "log_every", "checkpoint_every"):
         _integer(getattr(config, name), name, 1)
+    _integer(config.test_stride, "test_stride", 1)
+    _integer(config.train_eval_samples, "train_eval_samples", 0)
     _integer(config.seed, "seed", 0)
     _integer(config.eval_seed, "eval_seed", 0)
     _flag(config.eval_dropout, "eval_dropout")

@@ -8,6 +8,14 @@ from typing import Any
 
 from che_bench.errors import ConfigError
 
+#: RunConfig fields added after rows were stored → the default under which a field stays out
+#: of the config hash (so every earlier config keeps its hash) and out of the protocol.
+HASHED_IF_CHANGED: dict[str, Any] = {
+    "precision": "fp32",
+    "test_stride": 1,
+    "train_eval_samples": 64,
+}
+
 DEFAULT_LEADERBOARD = Path("leaderboards/local.jsonl")
 DEFAULT_RUN_DIR = Path("runs")
 EXECUTORS = ("local", "ray", "inline")

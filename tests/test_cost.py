@@ -19,14 +19,24 @@ def test_the_sub_batch_fit_passes_through_both_points() -> None:
     assert 1.0 < rates.sub_batch_s(500) < 40.0
 
 
-def test_a_run_costs_its_steps_plus_every_test_length() -> None:
-    config = resolve("parity_check", "nope", preset="smoke")  # 20 steps; lengths 41-43
+def test_a_run_costs_its_steps_plus_every_evaluated_length() -> None:
+    """Steps, the test lengths scored (strided ones only) and the in-distribution lengths."""
     task = get_task("parity_check")
-    tokens = [task.input_length(n) + task.output_length(n) for n in (41, 42, 43)]
-    rates = Rates(0.5, ((tokens[0], 2.0), (tokens[-1], 2.0 * tokens[-1] / tokens[0])))
-    sub_batches = config.eval_samples // config.eval_batch_size
-    expected = 20 * 0.5 + sub_batches * sum(2.0 * t / tokens[0] for t in tokens)
+
+    def seconds(n: int) -> float:  # linear in tokens: 2 s per sub-batch at 41 tokens
+        return 2.0 * (task.input_length(n) + task.output_length(n)) / 42
+
+    rates = Rates(0.5, ((42, 2.0), (44, 2.0 * 44 / 42)))
+    config = resolve("parity_check", "nope", preset="smoke", train_eval_samples=0)
+    sub_batches = config.eval_samples // config.eval_batch_size  # smoke: lengths 41-43
+    expected = 20 * 0.5 + sub_batches * sum(seconds(n) for n in (41, 42, 43))
     assert run_seconds(config, rates) == pytest.approx(expected)
+    seen = resolve("parity_check", "nope", preset="smoke", train_eval_samples=16)
+    in_distribution = sum(seconds(n) for n in range(1, 21))  # smoke trains on 1-20
+    assert run_seconds(seen, rates) == pytest.approx(expected + in_distribution)
+    sparse = resolve("parity_check", "nope", preset="smoke", train_eval_samples=0,
+                     test_lengths="41-43:2")  # fmt: skip
+    assert run_seconds(sparse, rates) == pytest.approx(expected - sub_batches * seconds(42))
 
 
 def test_dry_run_prints_the_estimate(tmp_path) -> None:

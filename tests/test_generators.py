@@ -489,7 +489,6 @@ def test_sample_rejects_bad_arguments():
         task.sample(np.random.default_rng(0), 2, 0)
 
 
-
 # -- distributions (fixed seeds, loose bounds) ----------------------------------------
 def _assert_uniform(values, support):
     """Every value in ``support``, all of it hit, and a chi-square far below a gross miss."""
@@ -588,4 +587,3 @@ def test_distribution_sampled_inputs_uniform():
 def test_distribution_compute_sqrt_input():
     b = _many("compute_sqrt", 4, batch=15000, seed=12)
     _assert_uniform([int("".join(map(str, r)), 2) for r in b.inputs.tolist()], range(1, 16))
-

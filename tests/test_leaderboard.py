@@ -59,7 +59,7 @@ def fields(**over: Any) -> dict[str, Any]:
         final_loss=0.25,
         wall_time_s=12.5,
         device="cpu",
-        versions={"che_bench": "0.1.0", "torch": "2.3.0", "python": "3.11.7"},
+        versions={"che_bench": "0.1.0", "torch": "2.3.0", "python": "3.11.7", "code": None},
     )
     base.update(over)
     return base
@@ -248,7 +248,7 @@ def row(i):
         train_lengths=[1, 40], test_lengths=[41, 40 + n],
         accuracy_by_length={str(41 + k): 0.123456789 for k in range(n)}, score=0.5,
         chance=0.5, steps=1, final_loss=0.1, wall_time_s=1.0, device="cpu",
-        versions={"che_bench": "0", "torch": "0", "python": "3"})
+        versions={"che_bench": "0", "torch": "0", "python": "3", "code": "git:0"})
 rows = [row(i) for i in range(count if count > 0 else 1000)]
 open(f"{start}.ready{writer}", "w").close()
 while not os.path.exists(start):

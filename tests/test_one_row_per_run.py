@@ -17,6 +17,7 @@ import che_bench
 from che_bench.cli import main
 from che_bench.config import resolve
 from che_bench.results.leaderboard import append_row, completed_keys, read_rows, verify
+from che_bench.results.record import SCHEMA_VERSION
 
 #: Each run takes about a second; a checkpoint every step, so one is left at the end.
 TINY = {"steps": 3, "batch_size": 8, "train_lengths": (1, 8), "test_lengths": (41, 41),
@@ -195,11 +196,16 @@ def test_version_1_rows_read_unchanged(tmp_path):
     so two ok rows of one run_key are still a duplicate."""
     board = tmp_path / "lb.jsonl"
     row = run(board, tmp_path / "runs").to_dict()
-    old = {k: v for k, v in row.items() if k != "rerun"} | {"schema_version": 1}
+    version_1 = ("rerun", "train_accuracy_by_length", "train_score")
+    old = {k: v for k, v in row.items() if k not in version_1} | {"schema_version": 1}
+    old["versions"] = {k: v for k, v in row["versions"].items() if k != "code"}
     board.write_text(json.dumps(old) + "\n")
     (back,) = read_rows(board).rows
-    assert back.rerun is False and back.schema_version == 2
-    assert back.to_dict() == {**row, "timestamp": back.timestamp, "run_id": back.run_id}
+    assert back.rerun is False and back.schema_version == SCHEMA_VERSION
+    assert back.train_accuracy_by_length == {} and back.train_score is None
+    upgraded = {**row, "train_accuracy_by_length": {}, "train_score": None,
+                "versions": {**row["versions"], "code": None}}  # fmt: skip
+    assert back.to_dict() == {**upgraded, "timestamp": back.timestamp, "run_id": back.run_id}
     assert verify(board).ok
     board.write_text(json.dumps(old) + "\n" + json.dumps(old) + "\n")
     assert list(verify(board).duplicates) == [row["run_key"]]

@@ -19,6 +19,7 @@ from che_bench import __version__
 from che_bench.config import resolve
 from che_bench.errors import LeaderboardError
 from che_bench.generators import get_task
+from che_bench.results.provenance import code_identity
 from che_bench.results.record import (
     ROW_FIELDS,
     SCHEMA_VERSION,
@@ -56,7 +57,9 @@ def test_begin_takes_everything_from_the_config() -> None:
         "che_bench": __version__,
         "torch": torch.__version__,
         "python": platform.python_version(),
+        "code": code_identity(),
     }
+    assert record.versions["code"].startswith(("git:", "sha256:"))
     assert record.schema_version == SCHEMA_VERSION and record.device == "cpu:x86_64"
 
 

@@ -22,15 +22,24 @@ from che_bench.results.record import RunRecord
 SMALL = {"steps": 5, "test_lengths": [41, 44]}
 
 
-def row(task="parity_check", encoding="alibi", seed=0, lr=1e-3, score=0.5, status="ok", **over):
-    """A leaderboard record as a run would write it, with a chosen score."""
+def row(task="parity_check", encoding="alibi", seed=0, lr=1e-3, score=0.5, status="ok",
+        train_score=None, **over):  # fmt: skip
+    """A leaderboard record as a run would write it, with a chosen score (and
+    in-distribution score, where given)."""
     config = resolve(task, encoding, preset="smoke", seed=seed, lr=lr, **{**SMALL, **over})
     begun = RunRecord.begin(config, "cpu:x86_64")
     lo, hi = config.test_lengths
     curve = {str(n): min(1.0, score + 0.01 * (i % 3)) for i, n in enumerate(range(lo, hi + 1))}
     if status == "ok":
+        seen = {} if train_score is None else {str(n): train_score for n in range(1, 21)}
         return dataclasses.replace(
-            begun, status="ok", score=score, accuracy_by_length=curve, final_loss=0.7
+            begun,
+            status="ok",
+            score=score,
+            accuracy_by_length=curve,
+            final_loss=0.7,
+            train_accuracy_by_length=seen,
+            train_score=train_score,
         )
     return dataclasses.replace(begun, status=status, error="RuntimeError: boom")
 
@@ -39,7 +48,8 @@ def row(task="parity_check", encoding="alibi", seed=0, lr=1e-3, score=0.5, statu
 def rows():
     return [
         row(seed=0, score=0.5), row(seed=1, score=0.6), row(seed=2, score=0.7),
-        row(seed=0, lr=3e-4, score=0.9), row(seed=1, lr=3e-4, score=0.5),
+        row(seed=0, lr=3e-4, score=0.9, train_score=1.0),
+        row(seed=1, lr=3e-4, score=0.5, train_score=0.95),
         row(encoding="nope", seed=0, score=0.55), row(encoding="nope", seed=1, status="failed"),
         row(task="reverse_string", encoding="nope", seed=0, score=0.52),
         row(task="reverse_string", encoding="rope", seed=0, score=0.61),
@@ -87,10 +97,34 @@ def test_option_variants_get_their_own_label():
 
 def test_markdown_bolds_the_best_per_task_and_shows_chance(rows):
     text = report.render_markdown(report.aggregate(rows))
-    assert "| parity_check | 50.0 | alibi | 2 | **90.0** | **70.0 ± 20.0** | 0.0003 |  |" in text
-    assert "| reverse_string | 50.0 | nope | 1 | 52.0 | 52.0 | 0.001 |  |" in text
-    assert "|  |  | rope | 1 | **61.0** | **61.0** | 0.001 |  |" in text
-    assert text.splitlines()[2].endswith("| lr | failed |")
+    assert (
+        "| parity_check | 50.0 | alibi | 2 | **90.0** | **70.0 ± 20.0** | 0.0003 | 97.5 |  |"
+        in text
+    )  # in-dist: the mean train_score of the headline lr's seeds
+    assert "| reverse_string | 50.0 | nope | 1 | 52.0 | 52.0 | 0.001 | – |  |" in text
+    assert "|  |  | rope | 1 | **61.0** | **61.0** | 0.001 | – |  |" in text
+    assert text.splitlines()[2].endswith("| lr | in-dist | failed |")
+
+
+def test_strided_rows_are_labelled_and_never_pooled_with_full_ones(rows):
+    strided = row(seed=0, score=0.99, test_lengths="41-44:2")
+    assert strided.config["test_stride"] == 2
+    groups = report.aggregate([*rows, strided])
+    assert len(groups) == 2
+    (label,) = [g.protocol for g in groups if "strided" in g.protocol]
+    assert "test 41-44 every 2th length (strided)" in label
+    full = next(g for g in groups if "strided" not in g.protocol)
+    assert cells([full])[("parity_check", "alibi")].best == 0.9
+
+
+def test_rows_from_before_a_setting_existed_share_the_protocol(rows):
+    """A row whose config lacks the later-added fields (written before they existed) is in
+    the same table as a new row with those fields at their defaults."""
+    old = rows[0]
+    config = {k: v for k, v in old.config.items()
+              if k not in ("test_stride", "train_eval_samples", "precision")}  # fmt: skip
+    older = dataclasses.replace(old, config=config, seed=7, run_key=f"{old.config_hash}-s7")
+    assert len(report.aggregate([*rows, older])) == 1
 
 
 def test_csv_and_json_carry_every_statistic(rows):

@@ -98,6 +98,19 @@ def test_encoding_options_go_only_to_encodings_that_have_them():
         expand(spec(encodings=["nope", "rand-rope"], encoding_options={"max_lenght": 9}))
 
 
+def test_a_list_of_option_values_is_a_grid_axis_for_encodings_that_declare_it():
+    grid = spec(encodings=["alibi", "rand-relative"], seeds=[0, 1],
+                encoding_options={"lookup": ["intended", "released"]})  # fmt: skip
+    configs = expand(grid)
+    lookups = [(c.encoding, c.encoding_options.get("lookup"), c.seed) for c in configs]
+    assert lookups == [
+        ("alibi", None, 0), ("alibi", None, 1),
+        ("rand-relative", "intended", 0), ("rand-relative", "intended", 1),
+        ("rand-relative", "released", 0), ("rand-relative", "released", 1),
+    ]  # fmt: skip
+    assert len({c.run_key for c in configs}) == 6
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

@@ -4,6 +4,7 @@ flags, the live view, one result line per run, Ctrl-C handling."""
 from __future__ import annotations
 
 import functools
+import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -178,7 +179,7 @@ def plan_shape(configs: Sequence[RunConfig]) -> str:
     def count(attr: str) -> int:
         return len({getattr(c, attr) for c in configs})
 
-    return (
-        f"{count('task')} tasks × {count('encoding')} encodings × {count('lr')} lr × "
-        f"{count('seed')} seeds"
-    )
+    variants = len({(c.encoding, json.dumps(c.encoding_options, sort_keys=True)) for c in configs})
+    extra = variants - count("encoding")
+    encodings = f"{count('encoding')} encodings" + (f" (+{extra} option variants)" if extra else "")
+    return f"{count('task')} tasks × {encodings} × {count('lr')} lr × {count('seed')} seeds"

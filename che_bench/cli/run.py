@@ -44,7 +44,11 @@ if TYPE_CHECKING:
 @click.option("--steps", type=int, help="Training steps.")
 @click.option("--batch-size", type=int, help="Training batch size.")
 @click.option("--train-lengths", help="Training lengths LO-HI (e.g. 1-40).")
-@click.option("--test-lengths", help="Test lengths LO-HI (e.g. 41-500).")
+@click.option(
+    "--test-lengths",
+    help="Test lengths LO-HI, or LO-HI:STRIDE for every STRIDE-th length, ends included "
+    "(41-500:10 scores 41, 51, …, 491, 500; recorded, and reported apart from full runs).",
+)
 @click.option("--eval-samples", type=int, help="Samples per test length.")
 @click.option("--eval-batch-size", type=int, help="Evaluation sub-batch size.")
 @click.option(
@@ -144,7 +148,9 @@ def run(
     console.print(
         f"[bold]{task}[/] × [bold]{encoding}[/]  seed {seed}  preset {config.preset}  "
         f"steps {config.steps}  lr {config.lr:g}  train {fmt_range(config.train_lengths)}  "
-        f"test {fmt_range(config.test_lengths)}  run {config.run_key}",
+        f"test {fmt_range(config.test_lengths)}"
+        + (f" every {config.test_stride}" if config.test_stride > 1 else "")
+        + f"  run {config.run_key}",
         highlight=False,
     )
     skipped: list[Skip] = []
@@ -289,6 +295,9 @@ def render_row(record: RunRecord) -> None:
         keys = list(curve)
         picks = sorted({keys[0], keys[len(keys) // 2], keys[-1]}, key=int)
         table.add_row("accuracy", "  ".join(f"ℓ={k}: {curve[k]:.3f}" for k in picks))
+    if record.train_score is not None:
+        lo, hi = record.train_lengths
+        table.add_row("in-distribution", f"{record.train_score:.4f}  (lengths {lo}-{hi})")
     table.add_row("steps", str(record.steps))
     if record.final_loss is not None:
         table.add_row("final loss", f"{record.final_loss:.4f}")

@@ -73,6 +73,9 @@ class Encoding(nn.Module):
     absolute: ClassVar[bool] = False
     shift_invariant: ClassVar[bool] = True
     randomized: ClassVar[bool] = False
+    #: Options added after rows were stored → the default under which they stay out of the
+    #: config hash, so that every earlier row keeps its run_key.
+    options_hashed_if_changed: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, dims: ModelDims, *, causal: bool = False) -> None:
         super().__init__()

@@ -9,6 +9,8 @@ from the ``generator`` argument and happen in evaluation too.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import Tensor
 
@@ -104,15 +106,41 @@ class RandALiBi(Randomized, ALiBi):
         return self.prepare(layer, length, device, generator).bias
 
 
+#: ``rand-relative`` lookups: the formula of Ruoss et al. 2023 (``intended``), or what their
+#: released code computes (``released``, RPE issue #2). The released code builds its sinusoid
+#: table for positions 0..L-1 only but reads it at L + offset, and JAX clamps out-of-range
+#: indices: the query itself and every key to its right get s(L-1), and a left key at
+#: distance d gets s(L - p_d). Use it to compare with the published R-Relative column.
+LOOKUPS = ("intended", "released")
+
+
 @register_encoding("rand-relative")
 class RandRelative(Randomized, Relative):
-    """Transformer-XL with the sinusoid at sign(δ)·p_|δ|, p drawn per layer (intended version)."""
+    """Transformer-XL with the sinusoid at sign(δ)·p_|δ|, p drawn per layer (Ruoss et al.);
+    ``lookup=released`` reproduces the released code's clamped table instead."""
 
-    def __init__(self, dims, *, causal: bool = False, max_length: int = DEFAULT_MAX_LENGTH) -> None:
+    #: Options added after rows were stored: hashed only when set away from these values.
+    options_hashed_if_changed = {"lookup": "intended"}
+
+    def __init__(
+        self,
+        dims,
+        *,
+        causal: bool = False,
+        max_length: int = DEFAULT_MAX_LENGTH,
+        lookup: Literal["intended", "released"] = "intended",
+    ) -> None:
         super().__init__(dims, causal=causal)
         self.set_limit(max_length)
+        if lookup not in LOOKUPS:
+            raise ConfigError(f"lookup must be one of {', '.join(LOOKUPS)}, got {lookup!r}")
+        self.lookup = lookup
+        self.exact_sinusoid = lookup == "released"  # its table is built in float64
 
     def offset_positions(self, layer, length, device, generator):
         distances = self.draw_distances(length, device, generator)
         offsets = torch.arange(-(length - 1), length, device=device)
+        if self.lookup == "released":
+            clamped = torch.full_like(offsets, self.limit - 1)
+            return torch.where(offsets < 0, self.limit - distances[offsets.abs()], clamped)
         return offsets.sign() * distances[offsets.abs()]

@@ -7,6 +7,7 @@ into, and their defaults are recorded in every leaderboard row.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import typing
 from collections.abc import Callable, Mapping
@@ -78,6 +79,9 @@ class EncodingEntry:
     options: Mapping[str, OptionSpec]
     has_bias: bool
     family: str = ""
+    #: Options added after rows were stored, with the default under which they enter a
+    #: config's hash only when changed (so earlier rows keep their run_key).
+    hashed_if_changed: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def build(
         self, dims: ModelDims | None = None, *, causal: bool = False, **options: Any
@@ -139,6 +143,7 @@ def register_encoding(name: str, *, description: str | None = None, family: str 
                 options=options_of(cls),
                 has_bias=cls.has_bias,
                 family=family or cls.__module__.rsplit(".", 1)[-1],
+                hashed_if_changed=dict(cls.options_hashed_if_changed),
             ),
         )
         return cls

@@ -30,6 +30,8 @@ class RelativeContext(LayerContext):
 class Relative(Encoding):
     """Transformer-XL relative logits: content, global-bias and sinusoidal relative terms."""
 
+    exact_sinusoid = False  # True: the sinusoid table in float64, rounded once
+
     def __init__(self, dims, *, causal: bool = False) -> None:
         super().__init__(dims, causal=causal)
         layers, heads, head_dim = dims.num_layers, dims.num_heads, dims.head_dim
@@ -48,7 +50,7 @@ class Relative(Encoding):
 
     def prepare(self, layer, length, device, generator):
         positions = self.offset_positions(layer, length, device, generator)
-        table = sinusoid(positions, self.dims.d_model).to(self.w_r.dtype)
+        table = sinusoid(positions, self.dims.d_model, self.exact_sinusoid).to(self.w_r.dtype)
         r = table @ self.w_r[layer].T  # [2T-1, 64]
         heads = r.view(2 * length - 1, self.dims.num_heads, self.dims.head_dim).transpose(0, 1)
         return RelativeContext(length, positions=positions, r=heads)

@@ -66,8 +66,7 @@ def _check_type(name: str, key: str, value: Any, default: Any) -> Any:
     if not ok:
         want = kind.__name__ if kind else "bool, int, float or str"
         raise ConfigError(
-            f"task {name!r}: parameter {key} must be {want}, "
-            f"got {value!r} ({type(value).__name__})"
+            f"task {name!r}: parameter {key} must be {want}, got {value!r} ({type(value).__name__})"
         )
     return float(value) if kind is float else value
 

@@ -15,9 +15,11 @@ from typing import Any
 
 from che_bench.errors import LeaderboardError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 STATUSES = ("ok", "failed", "diverged")
-VERSION_KEYS = ("che_bench", "torch", "python")
+#: ``code``: ``git:<revision>`` (``+dirty`` with uncommitted changes) when che-bench runs
+#: from a checkout, else ``sha256:<digest>`` of the installed package's source files.
+VERSION_KEYS = ("che_bench", "torch", "python", "code")
 _HEX32 = re.compile("[0-9a-f]{32}")
 
 
@@ -84,6 +86,8 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "test_lengths": (_is_span, "[lo, hi] with 1 <= lo <= hi"),
     "accuracy_by_length": (_is_acc, "an object mapping length strings to accuracies in [0, 1]"),
     "score": (lambda v: v is None or _in01(v), "a number in [0, 1] or null"),
+    "train_accuracy_by_length": (_is_acc, "an object mapping length strings to accuracies"),
+    "train_score": (lambda v: v is None or _in01(v), "a number in [0, 1] or null"),
     "chance": (_in01, "a number in [0, 1]"),
     "steps": (lambda v: _is_int(v) and v >= 0, "a non-negative integer"),
     "final_loss": (lambda v: v is None or _is_num(v), "a number or null"),
@@ -193,7 +197,23 @@ def _v1_to_v2(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-_UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {0: _v0_to_v1, 1: _v1_to_v2}
+def _v2_to_v3(row: dict[str, Any]) -> dict[str, Any]:
+    """Version 3 added the in-distribution accuracies (``train_accuracy_by_length``, their
+    mean ``train_score``) and ``versions.code``; version-2 rows had neither (empty, null)."""
+    row = dict(row)
+    row.setdefault("train_accuracy_by_length", {})
+    row.setdefault("train_score", None)
+    if isinstance(row.get("versions"), dict):
+        row["versions"] = {**row["versions"], "code": row["versions"].get("code")}
+    row["schema_version"] = 3
+    return row
+
+
+_UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    0: _v0_to_v1,
+    1: _v1_to_v2,
+    2: _v2_to_v3,
+}
 
 
 def upgrade(row: dict[str, Any]) -> dict[str, Any]:

@@ -32,12 +32,14 @@ def pyplot() -> Any:
 
 
 def mean_curve(cell: Cell) -> tuple[list[int], list[float]]:
-    """Mean accuracy per test length over the seeds of the headline learning rate (the
-    rows behind its mean: excluded runs are in neither)."""
+    """Mean accuracy per length over the seeds of the headline learning rate (the rows
+    behind its mean: excluded runs are in neither): the training lengths where measured,
+    then the test lengths."""
     head = cell.headline
     sums: dict[int, list[float]] = defaultdict(list)
     for row in head.rows if head is not None else ():
-        for length, accuracy in row.accuracy_by_length.items():
+        curve = {**row.train_accuracy_by_length, **row.accuracy_by_length}
+        for length, accuracy in curve.items():
             if accuracy is not None:
                 sums[int(length)].append(accuracy)
     lengths = sorted(sums)
@@ -56,7 +58,8 @@ def titled(title: str, cells: Sequence[Cell]) -> str:
 
 
 def plot_curves(rows: Sequence[RunRecord], path: Path) -> Path:
-    """Accuracy vs test length per encoding, one panel per task; training range shaded."""
+    """Accuracy vs length per encoding, one panel per task, from length 1 (in-distribution
+    accuracy, where measured) to the longest test length; the training range is shaded."""
     plt = pyplot()
     groups = aggregate(rows)
     panels: dict[str, list[tuple[str, Cell]]] = defaultdict(list)

@@ -36,6 +36,7 @@ from che_bench.results._schema import (
     run_key,
     upgrade,
 )
+from che_bench.results.provenance import code_identity
 
 if TYPE_CHECKING:
     from che_bench.config import RunConfig
@@ -87,6 +88,8 @@ class RunRecord:
     test_lengths: list[int]
     accuracy_by_length: dict[str, float | None] = field(default_factory=dict)
     score: float | None = None
+    train_accuracy_by_length: dict[str, float | None] = field(default_factory=dict)
+    train_score: float | None = None
     chance: float
     steps: int = 0
     final_loss: float | None = None
@@ -129,6 +132,7 @@ class RunRecord:
                 "che_bench": __version__,
                 "torch": _torch_version(),
                 "python": platform.python_version(),
+                "code": code_identity(),
             },
         )
 
@@ -172,6 +176,13 @@ class RunRecord:
         """This record with an evaluation's per-length accuracies and score."""
         curve = {str(k): v for k, v in accuracy_by_length.items()}
         return dataclasses.replace(self, accuracy_by_length=curve, score=score)
+
+    def with_in_distribution(
+        self, accuracy_by_length: Mapping[int | str, float | None], score: float | None
+    ) -> RunRecord:
+        """This record with the accuracies at the training lengths and their mean."""
+        curve = {str(k): v for k, v in accuracy_by_length.items()}
+        return dataclasses.replace(self, train_accuracy_by_length=curve, train_score=score)
 
     def with_error(self, error: str) -> RunRecord:
         """This record marked ``failed`` with ``error``."""

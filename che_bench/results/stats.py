@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from che_bench.results.record import RunRecord
+from che_bench.util import HASHED_IF_CHANGED
 
 #: Config fields that vary inside one table (everything else defines the protocol).
 CELL_FIELDS = {
@@ -120,6 +121,15 @@ class Cell:
     def best(self) -> float | None:
         return max((max(s.scores) for s in self.per_lr), default=None)
 
+    @property
+    def in_distribution(self) -> float | None:
+        """Mean accuracy at the training lengths over the headline rows that have one: low
+        means the model did not learn the task, high with a low score that it did not
+        generalize. None when no row has it (rows written before it was measured)."""
+        head = self.headline
+        seen = [r.train_score for r in (head.rows if head else ()) if r.train_score is not None]
+        return sum(seen) / len(seen) if seen else None
+
     def record(self, protocol: str) -> dict[str, Any]:
         head = self.headline
         return {
@@ -134,6 +144,7 @@ class Cell:
             "mean": head.mean if head else None,
             "sem": head.sem if head else None,
             "lr": head.lr if head else None,
+            "in_distribution": self.in_distribution,
             "per_lr": [{"lr": s.lr, "n": s.n, "mean": s.mean, "sem": s.sem} for s in self.per_lr],
         }
 
@@ -165,10 +176,22 @@ def latest_per_run(rows: Iterable[RunRecord]) -> list[RunRecord]:
     return list(chosen.values())
 
 
+def protocol_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` less the cell fields and the later-added fields at their defaults, so a
+    row written before a field existed shares the protocol of one written after."""
+    return {
+        k: v
+        for k, v in config.items()
+        if k not in CELL_FIELDS and HASHED_IF_CHANGED.get(k, object()) != v
+    }
+
+
 def protocol_of(row: RunRecord) -> str:
-    """A readable description of everything but task/encoding/seed/lr, plus a short hash."""
+    """A readable description of everything but task/encoding/seed/lr, plus a short hash.
+    Strided test lengths and reduced sample counts are named, so such rows are never read
+    as the full protocol (they are in another group: the hash differs)."""
     config = row.config
-    rest = {k: v for k, v in config.items() if k not in CELL_FIELDS}
+    rest = protocol_config(config)
     digest = hashlib.sha256(json.dumps(rest, sort_keys=True, default=str).encode()).hexdigest()
     train, test = config.get("train_lengths", row.train_lengths), row.test_lengths
     parts = [
@@ -179,6 +202,9 @@ def protocol_of(row: RunRecord) -> str:
         f"test {test[0]}-{test[1]}",
         f"{config.get('eval_samples', '?')} samples/length",
     ]
+    stride = config.get("test_stride", 1)
+    if stride != 1:
+        parts[4] += f" every {stride}th length (strided)"
     if config.get("causal"):
         parts.append("causal")
     return ", ".join(parts) + f" [{digest[:8]}]"
@@ -192,7 +218,7 @@ class _Protocols:
         self._seen: dict[str, list[tuple[tuple[Any, ...], str]]] = defaultdict(list)
 
     def __call__(self, row: RunRecord) -> str:
-        rest = {k: v for k, v in row.config.items() if k not in CELL_FIELDS}
+        rest = protocol_config(row.config)
         key = (rest, row.preset, row.steps, row.train_lengths, row.test_lengths)
         known = self._seen[row.config_hash]
         for seen, protocol in known:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from che_bench.config import RunConfig
+from che_bench.config import RunConfig, strided
 from che_bench.generators import get_task
 
 #: The most model shapes measured for one estimate (each takes a second or a few).
@@ -90,12 +90,18 @@ def _timed(device: torch.device, fn: Callable[[], object]) -> float:
 
 def run_seconds(config: RunConfig, rates: Rates) -> float:
     task = get_task(config.task, **config.task_params)
-    sub_batches = -(-config.eval_samples // config.eval_batch_size)
-    lo, hi = config.test_lengths
-    evaluation = sum(
-        rates.sub_batch_s(task.input_length(n) + task.output_length(n)) for n in range(lo, hi + 1)
+
+    def evaluation(lengths: list[int], samples: int) -> float:
+        sub_batches = -(-samples // config.eval_batch_size)
+        tokens = (task.input_length(n) + task.output_length(n) for n in lengths)
+        return sub_batches * sum(rates.sub_batch_s(t) for t in tokens)
+
+    seen = strided(config.train_lengths, 1)
+    return (
+        config.steps * rates.step_s
+        + evaluation(config.test_length_list, config.eval_samples)
+        + evaluation(seen, config.train_eval_samples)
     )
-    return config.steps * rates.step_s + sub_batches * evaluation
 
 
 def estimate_hours(

@@ -85,9 +85,8 @@ def execute(
         if hooks.on_phase:
             hooks.on_phase("train")
         result = trainer.run(hooks.on_train, on_resume=hooks.on_resume)
-        spec = EvalSpec.from_config(config)
         record = finish_record(
-            record, result, model, task, spec, torch_device, max_memory=max_memory, hooks=hooks
+            record, result, model, task, config, torch_device, max_memory=max_memory, hooks=hooks
         )
     return failure.mark(record).with_wall_time(time.perf_counter() - started)
 
@@ -121,13 +120,14 @@ def finish_record(
     result: TrainResult,
     model: Encoder,
     task: Task,
-    spec: EvalSpec,
+    config: RunConfig,
     device: torch.device,
     *,
     max_memory: int | None,
     hooks: RunHooks,
 ) -> RunRecord:
-    """``record`` with the training ``result`` and, if it trained, ``model``'s scores; an
+    """``record`` with the training ``result`` and, if it trained, ``model``'s scores on the
+    test lengths and at the training lengths (``config``'s evaluation settings); an
     evaluation that raises leaves the training recorded and the record failed."""
     record = record.with_training(result)
     if result.status != "ok":
@@ -135,8 +135,13 @@ def finish_record(
     with failure_recorded() as failure:
         if hooks.on_phase:
             hooks.on_phase("evaluate")
+        spec = EvalSpec.from_config(config)
         scores = evaluate(model, task, spec, device, max_memory=max_memory, progress=hooks.on_eval)
         record = record.with_scores(scores.accuracy_by_length, scores.score)
+        in_distribution = EvalSpec.in_distribution(config)
+        if in_distribution is not None:
+            seen = evaluate(model, task, in_distribution, device, max_memory=max_memory)
+            record = record.with_in_distribution(seen.accuracy_by_length, seen.score)
     return failure.mark(record)
 
 

@@ -14,7 +14,9 @@ A sweep file (``sweeps/example.yaml``) names the grid::
 
 ``encoding_options`` are applied to each selected encoding that declares the option and
 ignored by the others (``kernel`` reaches the DAPE variants, not ``alibi``); an option that
-no selected encoding declares is an error, since it is almost always a typo.
+no selected encoding declares is an error, since it is almost always a typo. A list of
+values is one more axis of the grid for the encodings that declare it:
+``{lookup: [intended, released]}`` runs ``rand-relative`` twice and every other encoding once.
 
 The grid is tasks × encodings × lrs × seeds. A run whose ``run_key`` (config hash + seed)
 already has an ``ok`` row in the leaderboard is skipped, so re-running a sweep resumes it.
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -218,20 +221,26 @@ def expand(spec: SweepSpec) -> list[RunConfig]:
     configs: dict[str, RunConfig] = {}
     for task in tasks:
         for encoding in encodings:
-            options = {k: v for k, v in spec.encoding_options.items() if k in accepted[encoding]}
-            for lr in spec.lrs:
-                for seed in spec.seeds:
-                    config = resolve(
-                        task,
-                        encoding,
-                        preset=spec.preset,
-                        encoding_options=options,
-                        seed=seed,
-                        lr=lr,
-                        **spec.overrides,
-                    )
-                    configs.setdefault(config.run_key, config)
+            for options in option_grid(spec.encoding_options, accepted[encoding]):
+                for lr in spec.lrs:
+                    for seed in spec.seeds:
+                        config = resolve(
+                            task,
+                            encoding,
+                            preset=spec.preset,
+                            encoding_options=options,
+                            seed=seed,
+                            lr=lr,
+                            **spec.overrides,
+                        )
+                        configs.setdefault(config.run_key, config)
     return list(configs.values())
+
+
+def option_grid(options: dict[str, Any], accepted: set[str]) -> list[dict[str, Any]]:
+    """Every combination of the ``accepted`` options' values (a list is an axis)."""
+    axes = {k: v if isinstance(v, list) else [v] for k, v in options.items() if k in accepted}
+    return [dict(zip(axes, values)) for values in itertools.product(*axes.values())]
 
 
 def pending(configs: Sequence[RunConfig], leaderboard: Path | None) -> list[RunConfig]:

@@ -32,7 +32,6 @@ from che_bench.running.runner import (
     finish_record,
     resolve_device,
 )
-from che_bench.training.evaluate import EvalSpec
 from che_bench.training.train import Progress, Trainer, TrainResult
 
 
@@ -122,12 +121,18 @@ def train_ensemble(
     shared = (time.perf_counter() - started) / len(configs)
     if not results:
         return [failure.mark(r).with_wall_time(shared * len(configs)) for r in records]
-    spec = EvalSpec.from_config(configs[0])  # the configs differ only in the seed
     finished = []
-    for record, t, result in zip(records, trainers, results):
+    for config, record, t, result in zip(configs, records, trainers, results):
         begun = time.perf_counter()
         record = finish_record(
-            record, result, t.model, t.task, spec, torch_device, max_memory=max_memory, hooks=hooks
+            record,
+            result,
+            t.model,
+            t.task,
+            config,
+            torch_device,
+            max_memory=max_memory,
+            hooks=hooks,
         )
         finished.append(record.with_wall_time(shared + time.perf_counter() - begun))
     return finished

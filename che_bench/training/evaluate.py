@@ -15,6 +15,7 @@ chance-level score computed from the argmax of NaNs.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from che_bench.config import strided
 from che_bench.generators import Task
 from che_bench.model import Encoder
 from che_bench.seeding import torch_generator
@@ -64,9 +66,11 @@ class EvalSpec:
     seed: int
     dropout: bool = False
     precision: str = "fp32"
+    stride: int = 1
 
     @classmethod
     def from_config(cls, config: RunConfig) -> EvalSpec:
+        """The test evaluation: ``test_lengths`` every ``test_stride``, ``eval_samples`` each."""
         return cls(
             test_lengths=(config.test_lengths[0], config.test_lengths[1]),
             samples=config.eval_samples,
@@ -74,12 +78,25 @@ class EvalSpec:
             seed=config.eval_seed,
             dropout=config.eval_dropout,
             precision=config.precision,
+            stride=config.test_stride,
+        )
+
+    @classmethod
+    def in_distribution(cls, config: RunConfig) -> EvalSpec | None:
+        """Every training length with ``train_eval_samples`` each (None when that is 0): tells
+        "did not learn" apart from "learned but did not generalize"."""
+        if config.train_eval_samples == 0:
+            return None
+        return dataclasses.replace(
+            cls.from_config(config),
+            test_lengths=(config.train_lengths[0], config.train_lengths[1]),
+            samples=config.train_eval_samples,
+            stride=1,
         )
 
     @property
-    def lengths(self) -> range:
-        lo, hi = self.test_lengths
-        return range(lo, hi + 1)
+    def lengths(self) -> list[int]:
+        return strided(self.test_lengths, self.stride)
 
 
 @dataclass(frozen=True)

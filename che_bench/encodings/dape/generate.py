@@ -56,6 +56,7 @@ def _generate(name: str, entry: EncodingEntry) -> None:
             options={**entry.options, **{s.name: s for s in specs}},
             has_bias=entry.has_bias,
             family="dape",
+            hashed_if_changed=entry.hashed_if_changed,
         )
         try:
             ENCODINGS.add(generated, new, replace=generated in _GENERATED)
