@@ -61,6 +61,16 @@ def preset_path(name: str) -> Path:
     return path
 
 
+def shipped(value: str | Path, kind: str, template: str) -> Path:
+    """``value`` as a path if it names a file or looks like one (has a ``/`` or a suffix),
+    else the file shipped with che-bench (``kind`` folder, ``template`` filled with the
+    name): ``shipped("ci", "leaderboards", "baseline-{}.jsonl")``."""
+    path = Path(value)
+    if path.is_file() or "/" in str(value) or path.suffix:
+        return path
+    return data_dir(kind) / template.format(value)
+
+
 def load_preset(name: str) -> dict[str, Any]:
     path = preset_path(name)
     data = load_mapping(path, PRESET_KEYS, what="preset")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fnmatch
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -88,3 +90,8 @@ def parse_seeds(value: Any, where: str = "seeds") -> list[int]:
 def fmt_range(pair: tuple[int, int] | list[int]) -> str:
     """``(1, 40)`` → ``"1-40"``."""
     return f"{pair[0]}-{pair[1]}"
+
+
+def matches(name: str, patterns: Sequence[str]) -> bool:
+    """Whether ``name`` matches any shell-style pattern (every name, for no patterns)."""
+    return not patterns or any(fnmatch.fnmatchcase(name, p) for p in patterns)

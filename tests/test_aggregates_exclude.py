@@ -203,7 +203,7 @@ def test_check_cli_shows_excluded_baseline_runs_and_reruns_only_ok_ones(tmp_path
     result = CliRunner().invoke(main, [*args, "--leaderboard", str(current)])
     assert result.exit_code == 0, result.output
     assert (
-        "same      parity_check × alibi: 60.0 → 60.0 (+0.0, band ±17.3); "
+        "same      parity_check × alibi: 60.0 → 60.0 (+0.0, band ±17.4, p 0.5, 3 seeds); "
         "excluded: 3 baseline runs (1 diverged, 1 failed, 1 ok without a score)"
     ) in result.output
     assert "skipped   parity_check × rope" in result.output
@@ -215,7 +215,7 @@ def test_check_cli_shows_excluded_baseline_runs_and_reruns_only_ok_ones(tmp_path
         ran.extend(configs)
         return SimpleNamespace(rows=list(GOOD[:3]))
 
-    monkeypatch.setattr("che_bench.cli.results.run_configs", fake_run)
+    monkeypatch.setattr("che_bench.cli.check.run_configs", fake_run)
     rerun = CliRunner().invoke(main, [*args, "--executor", "inline"])
     assert rerun.exit_code == 0, rerun.output
     assert sorted(c.run_key for c in ran) == sorted(r.run_key for r in GOOD[:3])

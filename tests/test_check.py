@@ -24,20 +24,16 @@ TINY = {"steps": 3, "batch_size": 8, "train_lengths": [1, 8], "test_lengths": [4
         "eval_samples": 8, "eval_batch_size": 8}  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """In-process runs use one thread, like the pool's workers (fast on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def fake(encoding: str, seed: int, score: float, loss: float = 0.7, task="parity_check"):
+def fake(encoding: str, seed: int, score: float, loss: float = 0.7, task="parity_check",
+         train_score=None):  # fmt: skip
     config = resolve(task, encoding, preset="smoke", seed=seed, **TINY)
     return dataclasses.replace(
         RunRecord.begin(config, "cpu:x86_64"),
         status="ok", score=score, final_loss=loss, accuracy_by_length={"41": score},
+        train_score=train_score,
     )  # fmt: skip
 
 
@@ -49,40 +45,74 @@ def statuses(outcome) -> dict:
     return {s.encoding: s.status for s in outcome.slices}
 
 
-def test_band_is_max_of_floor_and_k_sem_and_only_drops_fail():
-    baseline = [fake("nope", 0, 0.50), fake("nope", 1, 0.52),  # sem 0.01 → band 0.03
-                fake("rope", 0, 0.40), fake("rope", 1, 0.60),  # sem 0.1 → band 0.3
-                fake("alibi", 0, 0.50), fake("alibi", 1, 0.50),
-                fake("relative", 0, 0.50), fake("relative", 1, 0.50)]  # fmt: skip
-    current = [fake("nope", 0, 0.46), fake("nope", 1, 0.48),  # -0.04 < -0.03: regressed
-               fake("rope", 0, 0.30), fake("rope", 1, 0.50),  # -0.1, inside ±0.3: same
-               fake("alibi", 0, 0.60), fake("alibi", 1, 0.60),  # +0.1: improved
-               fake("relative", 0, 0.50), fake("relative", 1, 0.51)]  # fmt: skip
-    outcome = check.compare(baseline, by_key(current), abs_floor=0.02, k=3)
-    assert statuses(outcome) == {"nope": "regressed", "rope": "same", "alibi": "improved",
-                                 "relative": "same"}  # fmt: skip
+def test_only_large_and_significant_drops_regress():
+    """The rule: mean down by more than min_drop and one-sided Welch p < alpha / slices."""
+    baseline = [fake("nope", s, v) for s, v in enumerate([0.80, 0.81, 0.82])]
+    baseline += [fake("rope", s, v) for s, v in enumerate([0.40, 0.80, 0.60])]  # wide spread
+    baseline += [fake("alibi", s, 0.5) for s in range(3)]
+    baseline += [fake("relative", s, 0.5) for s in range(3)]
+    current = [fake("nope", s, v) for s, v in enumerate([0.70, 0.71, 0.72])]  # -10, tight
+    current += [fake("rope", s, v) for s, v in enumerate([0.30, 0.70, 0.50])]  # -10, noisy
+    current += [fake("alibi", s, v) for s, v in enumerate([0.60, 0.61, 0.62])]  # +11
+    current += [fake("relative", s, v) for s, v in enumerate([0.47, 0.48, 0.46])]  # -3 < 5
+    outcome = check.compare(baseline, by_key(current), min_drop=0.05, alpha=0.05)
+    assert statuses(outcome) == {
+        "nope": "regressed",
+        "rope": "drifted",
+        "alibi": "improved",
+        "relative": "drifted",
+    }  # fmt: skip (changed, inside the band)
     slices = {s.encoding: s for s in outcome.slices}
-    assert slices["nope"].band == pytest.approx(0.03) and slices["rope"].band == pytest.approx(0.3)
+    assert slices["nope"].p < 0.05 / 4 < slices["rope"].p
+    assert slices["nope"].band == pytest.approx(0.05)  # tight seeds: the effect floor
+    assert slices["rope"].band > 0.10  # noisy seeds: a 10-point drop is not significant
+    assert "(-10.0, band ±5.0, p " in slices["nope"].line() and "3 seeds" in slices["nope"].line()
     assert [s.encoding for s in outcome.failing()] == ["nope"]
-    assert (
-        "FAILED: 1 of 4 slices" in outcome.summary() and "parity_check × nope" in outcome.summary()
-    )
+    assert "FAILED: 1 of 4 slices" in outcome.summary()
+    assert "Welch p < 0.05/4" in outcome.rule
     two_sided = check.compare(baseline, by_key(current), two_sided=True)
     assert {s.encoding for s in two_sided.failing()} == {"nope", "alibi"}
 
 
-def test_loss_drift_missing_and_failed_runs_fail():
+def test_a_drop_of_in_distribution_accuracy_regresses_an_encoding_at_chance():
+    """learned never extrapolates (its score sits at chance), so its slice is gated by the
+    accuracy at the training lengths too."""
+    baseline = [fake("learned", s, 0.2, train_score=t) for s, t in enumerate([0.60, 0.61, 0.62])]
+    broken = [fake("learned", s, 0.2, train_score=t) for s, t in enumerate([0.30, 0.31, 0.30])]
+    outcome = check.compare(baseline, by_key(broken))
+    assert statuses(outcome) == {"learned": "regressed"}
+    assert "in-distribution accuracy +30.7 points down, p " in outcome.slices[0].line()
+    fine = [fake("learned", s, 0.2, train_score=t) for s, t in enumerate([0.59, 0.61, 0.63])]
+    assert check.compare(baseline, by_key(fine)).ok
+    older = [fake("learned", s, 0.2) for s in range(3)]  # rows without it: score only
+    assert check.compare(older, by_key(broken)).ok
+
+
+def test_one_seed_slices_are_judged_by_the_drop_alone():
+    outcome = check.compare([fake("nope", 0, 0.8)], by_key([fake("nope", 0, 0.7)]))
+    assert statuses(outcome) == {"nope": "regressed"} and outcome.slices[0].p is None
+    small = check.compare([fake("nope", 0, 0.8)], by_key([fake("nope", 0, 0.77)]))
+    assert small.ok
+
+
+def test_drift_is_a_warning_unless_strict_missing_and_failed_runs_fail():
     baseline = [fake("nope", 0, 0.5, loss=0.70), fake("rope", 0, 0.5), fake("alibi", 0, 0.5)]
     broken = dataclasses.replace(
         fake("alibi", 0, 0.5), status="failed", score=None, error="RuntimeError: boom"
     )
     current = [fake("nope", 0, 0.5, loss=0.75), broken]  # rope is missing
-    outcome = check.compare(baseline, by_key(current), loss_rtol=0.01)
+    outcome = check.compare(baseline, by_key(current))
     assert statuses(outcome) == {"nope": "drifted", "rope": "missing", "alibi": "failed"}
+    assert {s.encoding for s in outcome.failing()} == {"rope", "alibi"}
     lines = "\n".join(s.line() for s in outcome.slices)
-    assert "training loss drifted 0.7000 → 0.7500" in lines and "RuntimeError: boom" in lines
-    tiny_drift = [fake("nope", 0, 0.5, loss=0.70 + 1e-5)]
-    assert check.compare(baseline[:1], by_key(tiny_drift)).ok  # float noise is not a change
+    assert "training loss drifted 0.7 → 0.75 (+7.14e-02)" in lines and "boom" in lines
+    drift_only = check.compare(baseline[:1], by_key(current[:1]))
+    assert drift_only.ok and not check.compare(baseline[:1], by_key(current[:1]), strict=True).ok
+    moved = dataclasses.replace(fake("nope", 0, 0.5), accuracy_by_length={"41": 0.52})
+    text = check.compare(baseline[:1], by_key([moved])).slices[0].line()
+    assert "accuracy changed at 1 of 1 lengths (largest +2.0 points)" in text
+    tolerant = check.compare(baseline[:1], by_key(current[:1]), loss_rtol=0.1)
+    assert statuses(tolerant) == {"nope": "same"}
 
 
 @pytest.fixture
@@ -99,7 +129,7 @@ def tiny_baseline(tmp_path) -> Path:
 
 def test_check_passes_then_names_a_deliberately_broken_encoding(tiny_baseline, monkeypatch):
     runner = CliRunner()
-    args = ["check", "--baseline", str(tiny_baseline), "--executor", "inline"]
+    args = ["check", "--baseline", str(tiny_baseline), "--executor", "inline", "--strict"]
     clean = runner.invoke(main, args)
     assert clean.exit_code == 0, clean.output
     assert "check passed: 3 slices (3 same)" in clean.output
@@ -108,31 +138,34 @@ def test_check_passes_then_names_a_deliberately_broken_encoding(tiny_baseline, m
         return torch.zeros(self.dims.num_heads, length, length, device=device)
 
     monkeypatch.setattr(ALiBi, "bias", no_bias)
-    broken = runner.invoke(main, args)
+    broken = runner.invoke(main, args)  # a tiny budget: only --strict's drift can see it
     assert broken.exit_code == 1, broken.output
-    verdicts = [
-        line for line in broken.output.splitlines() if not line.startswith(("[", "check:", "ran"))
-    ]
-    assert verdicts[0].startswith(
-        ("drifted   parity_check × alibi:", "regressed parity_check × alibi:")
-    )
+    verdicts = [line for line in broken.output.splitlines()
+                if line.startswith(("drifted", "regressed", "check FAILED"))]  # fmt: skip
+    assert verdicts[0].startswith("drifted   parity_check × alibi:")
     assert verdicts[1].startswith("check FAILED: 1 of 3 slices (") and verdicts[1].endswith(
         ": parity_check × alibi"
     )
     assert len(verdicts) == 2, broken.output
+    lenient = runner.invoke(main, args[:-1])
+    assert lenient.exit_code == 0 and "drift is a warning" in lenient.output
+
+
+def scored(rows, level):
+    """``rows`` with rope's scores set to level, level + 1 point (tight seeds)."""
+    return [dataclasses.replace(r, score=level + 0.01 * r.seed) if r.encoding == "rope"
+            else r for r in rows]  # fmt: skip
 
 
 def test_check_reads_a_leaderboard_instead_of_running(tiny_baseline, tmp_path):
     rows = read_rows(tiny_baseline).rows
-    board = tmp_path / "board.jsonl"
-    lowered = [
-        dataclasses.replace(r, score=r.score - 0.2) if r.encoding == "rope" else r for r in rows
-    ]
-    append_rows(board, lowered)
-    args = ["check", "--baseline", str(tiny_baseline), "--leaderboard", str(board)]
-    result = CliRunner().invoke(main, [*args, "--loss-rtol", "inf"])
+    base, board = tmp_path / "base.jsonl", tmp_path / "board.jsonl"
+    check.write_baseline(base, scored(rows, 0.5))
+    append_rows(board, scored(rows, 0.2))
+    result = CliRunner().invoke(main, ["check", "--baseline", str(base), "--leaderboard",
+                                       str(board)])  # fmt: skip
     assert result.exit_code == 1, result.output
-    assert "regressed parity_check × rope" in result.output
+    assert "regressed parity_check × rope: 50.5 → 20.5 (-30.0, band ±" in result.output
     assert "check FAILED: 1 of 3 slices" in result.output
 
 
@@ -173,3 +206,67 @@ def test_committed_baseline_covers_every_builtin_encoding_and_rebuilds():
     assert all(check.rebuild(r).run_key == r.run_key for r in rows), (
         "RunConfig hashing changed since the baseline was written; regenerate it"
     )
+
+
+def test_pe_and_task_filters_gate_only_matching_slices(tiny_baseline):
+    args = ["check", "--baseline", str(tiny_baseline), "--executor", "inline", "--pe", "ali*"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "check: 2 runs" in result.output and "check passed: 1 slices" in result.output
+    none = CliRunner().invoke(main, [*args[:-1], "zzz*"])
+    assert none.exit_code == 2 and "no slice of" in none.output
+
+
+def test_shipped_baselines_are_found_by_name(monkeypatch, tmp_path):
+    from che_bench.presets import data_dir, shipped
+
+    assert shipped("smoke", "leaderboards", "baseline-{}.jsonl") == (
+        data_dir("leaderboards") / "baseline-smoke.jsonl"
+    )
+    assert shipped("smoke", "leaderboards", "baseline-{}.jsonl").is_file()
+    assert shipped("x/y.jsonl", "leaderboards", "baseline-{}.jsonl") == Path("x/y.jsonl")
+    unknown = CliRunner().invoke(main, ["check", "--baseline", "nosuch"])
+    assert unknown.exit_code == 2 and "baseline-nosuch.jsonl" in unknown.output
+
+
+def test_record_appends_a_history_that_trend_reads(tiny_baseline, tmp_path):
+    rows = scored(read_rows(tiny_baseline).rows, 0.5)
+    base, board = tmp_path / "base.jsonl", tmp_path / "board.jsonl"
+    history, worse = tmp_path / "history.jsonl", tmp_path / "worse.jsonl"
+    check.write_baseline(base, rows)
+    append_rows(board, rows)
+    args = ["check", "--baseline", str(base), "--record", str(history)]
+    assert CliRunner().invoke(main, [*args, "--leaderboard", str(board)]).exit_code == 0
+    append_rows(worse, scored(rows, 0.2))
+    assert CliRunner().invoke(main, [*args, "--leaderboard", str(worse)]).exit_code == 1
+    lines = history.read_text().splitlines()
+    assert len(lines) == 6 and all('"kind": "check-history"' in line for line in lines)
+    trend = CliRunner().invoke(main, ["report", str(history), "--trend"])
+    assert trend.exit_code == 0, trend.output
+    rope = [line for line in trend.output.splitlines() if "rope" in line or "first" in line]
+    assert rope[0].startswith("parity_check × rope: ") and rope[0].endswith("!")
+    assert rope[1].startswith("  first regressed at ")
+    not_history = CliRunner().invoke(main, ["report", str(board), "--trend"])
+    assert not_history.exit_code == 2 and "not a history" in not_history.output
+    pytest.importorskip("matplotlib")
+    image = tmp_path / "trend.png"
+    plotted = CliRunner().invoke(main, ["plot", str(history), "-o", str(image), "--kind", "trend"])
+    assert plotted.exit_code == 0, plotted.output
+    assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_plugin_gates_its_own_slice_with_the_same_command(tmp_path):
+    grid = ROOT / "examples" / "plugin" / "ci.yaml"
+    assert {c.encoding for c in check.grid_configs(grid)} == {"example-cauchy"}
+    everything = tmp_path / "all.yaml"
+    everything.write_text("tasks: [bucket_sort]\nencodings: ['*']\npreset: smoke\n")
+    assert "example-cauchy" not in {c.encoding for c in check.grid_configs(everything)}
+    small = tmp_path / "plugin.yaml"
+    small.write_text(grid.read_text().replace("steps: 150", "steps: 4"))
+    baseline = tmp_path / "plugin-baseline.jsonl"
+    made = CliRunner().invoke(main, ["check", "--update-baseline", "--baseline", str(baseline),
+                                     "--grid", str(small), "--executor", "inline"])  # fmt: skip
+    assert made.exit_code == 0, made.output
+    gated = CliRunner().invoke(main, ["check", "--baseline", str(baseline), "--leaderboard",
+                                      str(baseline)])  # fmt: skip
+    assert gated.exit_code == 0 and "check passed: 1 slices (1 same)" in gated.output

@@ -10,7 +10,6 @@ import warnings
 from pathlib import Path
 
 import pytest
-import torch
 from click.testing import CliRunner
 
 import che_bench
@@ -27,12 +26,7 @@ CLI_TINY = ["--preset", "smoke", "--steps", "3", "--batch-size", "8", "--train-l
             "--checkpoint-every", "1", "--device", "cpu"]  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def config(seed: int = 0):

@@ -13,7 +13,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-import torch
 from click.testing import CliRunner
 
 from che_bench.encodings import ENCODINGS, Encoding, register_encoding
@@ -28,13 +27,7 @@ TINY = {"steps": 3, "batch_size": 8, "train_lengths": [1, 8], "test_lengths": [4
         "eval_samples": 8, "eval_batch_size": 8}  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """In-process runs use one thread, like the pool's workers (fast on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def spec(**kwargs) -> SweepSpec:

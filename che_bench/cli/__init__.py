@@ -53,11 +53,13 @@ def main() -> None:
 
 def _register() -> None:
     from che_bench.cli.catalog import list_command, sample
-    from che_bench.cli.results import check, leaderboard, plot, report
+    from che_bench.cli.check import check
+    from che_bench.cli.compare import compare
+    from che_bench.cli.results import leaderboard, plot, report
     from che_bench.cli.run import run
     from che_bench.cli.sweep import sweep
 
-    for command in (list_command, sample, run, sweep, report, plot, check, leaderboard):
+    for command in (list_command, sample, run, sweep, report, plot, check, leaderboard, compare):
         main.add_command(command)
 
 

@@ -1,18 +1,15 @@
-"""``che-bench report``, ``plot``, ``check`` and ``leaderboard verify``: read leaderboards,
-and gate regressions."""
+"""``che-bench report``, ``plot`` and ``leaderboard verify``: read leaderboards."""
 
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import click
 
-from che_bench.cli._common import Real, console, say
-from che_bench.cli._grid import ExecutorChoice, plan_shape, run_configs, with_executor_options
+from che_bench.cli._common import console, say
 from che_bench.errors import ConfigError
-from che_bench.util import DEFAULT_LEADERBOARD
+from che_bench.util import DEFAULT_LEADERBOARD, matches
 
 
 @click.command()
@@ -36,12 +33,19 @@ from che_bench.util import DEFAULT_LEADERBOARD
     type=click.Path(file_okay=False, path_type=Path),
     help="Write DIR/README.md with the table of every leaderboard in DIR, and exit.",
 )
+@click.option(
+    "--trend",
+    is_flag=True,
+    help="LEADERBOARD is a history (`che-bench check --record`): print each slice's score "
+    "per recorded commit and where it first regressed.",
+)
 def report(
     leaderboard: Path,
     tasks: tuple[str, ...],
     encodings: tuple[str, ...],
     fmt: str,
     readme: Path | None,
+    trend: bool,
 ) -> None:
     """Per task and encoding: seeds, best score (max over seeds × lr), mean ± sem over seeds.
 
@@ -50,8 +54,20 @@ def report(
       che-bench report
       che-bench report leaderboards/baseline-smoke.jsonl --task parity_check --format markdown
       che-bench report --readme leaderboards/
+      che-bench report history.jsonl --trend
     """
+    from che_bench.results import history
     from che_bench.results import report as lib
+
+    if trend or history.is_history(leaderboard):
+        if not history.is_history(leaderboard):
+            raise ConfigError(f"{leaderboard} is not a history; write one with check --record")
+        entries = [e for e in history.read(leaderboard)
+                   if matches(e.task, tasks) and matches(e.encoding, encodings)]  # fmt: skip
+        if not entries:
+            raise ConfigError(f"no entries in {leaderboard} match the --task/--pe filters")
+        click.echo(history.render_trend(entries), nl=False)
+        return
 
     if readme is not None:
         target = readme / "README.md"
@@ -88,7 +104,11 @@ def report(
     help="PNG (or any format matplotlib writes) to create.",
 )
 @click.option(
-    "--kind", type=click.Choice(["curves", "heatmap"]), default="curves", show_default=True
+    "--kind",
+    type=click.Choice(["curves", "heatmap", "trend"]),
+    default="curves",
+    show_default=True,
+    help="trend: LEADERBOARD is a check history (`che-bench check --record`).",
 )
 @click.option("--task", "-t", "tasks", multiple=True, help="Only tasks matching, repeatable.")
 @click.option("--pe", "encodings", multiple=True, help="Only encodings matching, repeatable.")
@@ -113,141 +133,26 @@ def plot(
     Examples:
       che-bench plot leaderboards/local.jsonl -o curves.png --task parity_check
       che-bench plot leaderboards/local.jsonl -o heatmap.png --kind heatmap
+      che-bench plot history.jsonl -o trend.png --kind trend
     """
     from che_bench.results import plots
     from che_bench.results.report import load_rows
 
     plots.pyplot()  # a missing extra fails before any work
+    if kind == "trend":
+        from che_bench.results import history
+
+        if not history.is_history(leaderboard):
+            raise ConfigError(f"{leaderboard} is not a history; write one with check --record")
+        plots.plot_trend(history.read(leaderboard), output)
+        say(f"wrote {output}")
+        return
     rows = load_rows(leaderboard, tasks, encodings)
     if kind == "curves":
         plots.plot_curves(rows, output)
     else:
         plots.plot_heatmap(rows, output, stat)
     say(f"wrote {output}")
-
-
-@click.command()
-@click.option(
-    "--baseline",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default="leaderboards/baseline-smoke.jsonl",
-    show_default=True,
-)
-@click.option(
-    "--leaderboard",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Compare the rows of this leaderboard instead of running the grid.",
-)
-@click.option("--update-baseline", is_flag=True, help="Run the grid and rewrite the baseline.")
-@click.option(
-    "--grid",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="With --update-baseline: take the grid from this sweep file (built-in "
-    "encodings only) instead of the baseline's own rows.",
-)
-@click.option(
-    "--abs-floor",
-    type=Real(0, 1),
-    default=0.02,
-    show_default=True,
-    help="Smallest tolerance band on a slice's mean score.",
-)
-@click.option(
-    "-k",
-    "k",
-    type=Real(0),
-    default=3.0,
-    show_default=True,
-    help="Band = max(abs-floor, k × baseline sem over seeds).",
-)
-@click.option(
-    "--loss-rtol",
-    type=Real(0, allow_inf=True),
-    default=0.01,
-    show_default=True,
-    help="Relative drift of the final training loss that counts as a change "
-    "(inf turns the determinism check off).",
-)
-@click.option("--two-sided", is_flag=True, help="Fail on improvements beyond the band too.")
-@with_executor_options
-def check(
-    baseline: Path,
-    leaderboard: Path | None,
-    update_baseline: bool,
-    grid: Path | None,
-    abs_floor: float,
-    k: float,
-    loss_rtol: float,
-    two_sided: bool,
-    executor: ExecutorChoice,
-) -> None:
-    """Re-run the smoke grid a baseline describes and fail on per-slice regressions.
-
-    \b
-    Examples:
-      che-bench check                          # leaderboards/baseline-smoke.jsonl, all CPUs
-      che-bench check --leaderboard results.jsonl
-      che-bench check --update-baseline --grid sweeps/baseline-smoke.yaml
-    """
-    from che_bench.results import check as lib
-    from che_bench.results.leaderboard import read_rows
-    from che_bench.results.stats import usable
-
-    if grid is not None and not update_baseline:
-        raise ConfigError("--grid only applies with --update-baseline")
-    old = lib.load_baseline(baseline) if baseline.is_file() or not update_baseline else []
-    configs = lib.grid_configs(grid) if grid else [lib.rebuild(r) for r in old if usable(r)]
-    if leaderboard is not None:
-        if update_baseline:
-            raise ConfigError("--update-baseline runs the grid; drop --leaderboard")
-        if not leaderboard.is_file():
-            raise ConfigError(f"no leaderboard at {leaderboard}")
-        current = lib.rows_by_key(read_rows(leaderboard).rows)
-    else:
-        runner = executor.build("cpu", None)
-        say(
-            f"check: {len(configs)} runs ({plan_shape(configs)}) from "
-            f"{grid or baseline} on {runner.describe()}",
-        )
-        started = time.perf_counter()
-        result = run_configs(configs, runner, None, quiet=True)
-        say(f"ran {len(configs)} runs in {time.perf_counter() - started:.0f}s")
-        current = lib.rows_by_key(result.rows)
-    outcome = (
-        lib.compare(
-            old, current, abs_floor=abs_floor, k=k, loss_rtol=loss_rtol, two_sided=two_sided
-        )
-        if old
-        else None
-    )
-    if outcome is not None:
-        for slice_ in outcome.slices:
-            if slice_.status != "same" or slice_.counts:
-                say(slice_.line(), markup=False)
-    if update_baseline:
-        order = {c.run_key: i for i, c in enumerate(configs)}
-        rows = sorted(
-            (r for r in current.values() if r.run_key in order), key=lambda r: order[r.run_key]
-        )
-        good = [r for r in rows if r.status == "ok"]
-        lib.write_baseline(baseline, good)
-        say(f"wrote {len(good)} rows to {baseline} ({plan_shape(configs)})")
-        if len(good) < len(configs):
-            say(
-                f"[red]{len(configs) - len(good)} runs failed and are not in the baseline[/]",
-            )
-            sys.exit(1)
-        return
-    missing = lib.uncovered(old)
-    if missing and baseline.resolve() == lib.DEFAULT_BASELINE.resolve():  # the all-PE baseline
-        say(
-            f"[yellow]note:[/] not in the baseline: {', '.join(missing)}; regenerate "
-            f"it with --update-baseline --grid {lib.DEFAULT_GRID}",
-        )
-    assert outcome is not None
-    say(outcome.summary(), markup=False)
-    if not outcome.ok:
-        sys.exit(1)
 
 
 @click.group()

@@ -88,6 +88,8 @@ def sweep(
     \b
     Examples:
       che-bench sweep sweeps/example.yaml
+      che-bench sweep ruoss2023 --dry-run     # a shipped sweep by name: example, cpu-repro,
+                                              # ruoss2023, dape2024, baseline-ci
       che-bench sweep --task parity_check --pe 'dape*' --seeds 0-9 --preset quick --jobs 2
       che-bench sweep sweeps/example.yaml --executor ray --address auto
 
@@ -98,10 +100,15 @@ def sweep(
     claimed just before it runs, and a cell another process claimed is skipped (one line
     each, naming its pid and host).
     """
+    from che_bench.presets import shipped
     from che_bench.running.gate import RunGate
     from che_bench.running.sweep import SweepSpec, expand, load_sweep, parse_lrs, pending
 
-    spec = load_sweep(sweep_file) if sweep_file else SweepSpec()
+    path = shipped(sweep_file, "sweeps", "{}.yaml") if sweep_file else None
+    if path is not None and not path.is_file() and path != sweep_file:
+        names = ", ".join(sorted(p.stem for p in path.parent.glob("*.yaml")))
+        raise ConfigError(f"no sweep file {sweep_file} and no shipped sweep of that name ({names})")
+    spec = load_sweep(path) if path else SweepSpec()
     spec.tasks = list(tasks) or spec.tasks
     spec.encodings = list(encodings) or spec.encodings
     spec.seeds = parse_seeds(seeds, "--seeds") if seeds else spec.seeds

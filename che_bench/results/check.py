@@ -1,21 +1,27 @@
 """Regression check: re-run the grid a baseline leaderboard describes and compare per slice.
 
 The baseline's rows define the grid: each row's stored config is rebuilt and run again (or
-looked up in another leaderboard). Per (task, encoding) slice:
+looked up in another leaderboard). Per (task, encoding) slice, with m slices judged:
 
-- **regressed**: the mean score over its runs dropped by more than the tolerance band,
-  ``max(abs_floor, k × sem)`` with sem the baseline's standard error over seeds (ddof=1);
-- **improved**: it rose by more than the band (printed; a failure only with ``two_sided``);
-- **drifted**: a run's final training loss moved by more than ``loss_rtol`` (relative).
-  CPU runs with the same config and seed are deterministic, so a drift means the code now
-  computes something else, even when a smoke-budget score happens to stay within the band;
+- **regressed**: the mean score dropped by more than ``min_drop`` *and* a one-sided Welch
+  t-test (Welch 1947) of "the current seeds score lower than the baseline's" gives
+  p < ``alpha`` / m (Bonferroni: the chance that a check of unchanged code fails anywhere
+  stays below ``alpha``). A slice with a single seed on a side has no test; its drop alone
+  decides. The band printed is the drop that would be significant at that level. The same
+  rule on the in-distribution accuracy (rows that have it) also makes a slice regress, and
+  so does a final training loss up by more than ``min_loss_rise`` (relative) at the same
+  significance: seeds' losses spread far less than their scores.
+- **improved**: the same test the other way (printed; a failure only with ``two_sided``);
+- **drifted**: the score stayed inside the band but a run's final training loss moved by
+  more than ``loss_rtol`` (relative) or a per-length accuracy changed. A warning, since a
+  harmless change (a float reduction order) does that; a failure with ``strict`` (for
+  refactors that must be bit-identical);
 - **failed** / **missing**: a run no longer finishes, or the leaderboard lacks it.
 
-Any of these except *improved* makes the check fail. An intended change is recorded with
-``che-bench check --update-baseline``. Baseline rows that are not ok (failed, diverged:
-possible in a hand-made baseline, never in one ``--update-baseline`` writes) are in no mean
-or band and are not re-run; each slice's line counts them, and a slice with no ok baseline
-run is **skipped**. Current runs that are not ok are counted too (and fail their slice).
+Baseline rows that are not ok (failed, diverged: possible in a hand-made baseline, never in
+one ``--update-baseline`` writes) are in no mean or test and are not re-run; each slice's
+line counts them, and a slice with no ok baseline run is **skipped**. Current runs that are
+not ok are counted too (and fail their slice).
 """
 
 from __future__ import annotations
@@ -28,6 +34,12 @@ from pathlib import Path
 
 from che_bench.config import RunConfig
 from che_bench.errors import ConfigError
+from che_bench.results.gate_rules import (
+    drift,
+    in_distribution_drop,
+    loss_rise,
+    significant_drop,
+)
 from che_bench.results.leaderboard import append_rows, read_rows
 from che_bench.results.record import RunRecord
 from che_bench.results.stats import (
@@ -36,13 +48,11 @@ from che_bench.results.stats import (
     latest_per_run,
     option_key,
     option_labels,
-    standard_error,
     usable,
 )
+from che_bench.results.welch import p_lower
 
-DEFAULT_BASELINE = Path("leaderboards/baseline-smoke.jsonl")
-DEFAULT_GRID = Path("sweeps/baseline-smoke.yaml")
-FAILING = ("regressed", "drifted", "failed", "missing")
+FAILING = ("regressed", "failed", "missing")
 
 
 @dataclass
@@ -54,6 +64,7 @@ class Slice:
     baseline: list[float] = field(default_factory=list)
     current: list[float] = field(default_factory=list)
     band: float = 0.0
+    p: float | None = None  # one-sided Welch p of the drop (of the rise, if improved)
     status: str = "same"
     notes: list[str] = field(default_factory=list)
     excluded: Counter[str] = field(default_factory=Counter)  # baseline rows not ok, by why
@@ -87,9 +98,10 @@ class Slice:
         before = sum(self.baseline) / len(self.baseline)
         text = f"{self.status:<9} {self.name}: {100 * before:.1f}"
         if self.delta is not None:
+            p = "" if self.p is None else f", p {self.p:.2g}"
             text += (
                 f" → {100 * (before + self.delta):.1f} ({100 * self.delta:+.1f}, "
-                f"band ±{100 * self.band:.1f})"
+                f"band ±{100 * self.band:.1f}{p}, {len(self.baseline)} seeds)"
             )
         return text + "".join(f"; {note}" for note in self.counts + self.notes)
 
@@ -98,12 +110,16 @@ class Slice:
 class CheckReport:
     slices: list[Slice]
     two_sided: bool = False
+    strict: bool = False
+    rule: str = ""  # the gate's rule in words, for the output
 
     def failing(self) -> list[Slice]:
-        bad = [s for s in self.slices if s.status in FAILING or any("drift" in n for n in s.notes)]
+        fails = set(FAILING)
         if self.two_sided:
-            bad += [s for s in self.slices if s.status == "improved" and s not in bad]
-        return bad
+            fails.add("improved")
+        if self.strict:
+            fails.add("drifted")
+        return [s for s in self.slices if s.status in fails]
 
     @property
     def ok(self) -> bool:
@@ -127,7 +143,7 @@ def load_baseline(path: Path) -> list[RunRecord]:
     if not path.is_file():
         raise ConfigError(
             f"no baseline at {path}; create it with `che-bench check --baseline {path} "
-            f"--update-baseline --grid {DEFAULT_GRID}`"
+            "--update-baseline --grid GRID` (GRID: a sweep file, or ci / smoke)"
         )
     rows = latest_per_run(read_rows(path).rows)
     if not any(map(usable, rows)):
@@ -154,11 +170,13 @@ def builtin_encodings(pattern: str = "*") -> list[str]:
 
 
 def grid_configs(path: Path) -> list[RunConfig]:
-    """The grid of a sweep file, restricted to built-in encodings."""
+    """The grid of a sweep file: built-in encodings, and plugin encodings the file names
+    explicitly (a plugin's own CI slice; a glob such as ``*`` never pulls plugins in)."""
     from che_bench.running.sweep import expand, load_sweep
 
-    builtin = set(builtin_encodings())
-    return [c for c in expand(load_sweep(path)) if c.encoding in builtin]
+    spec = load_sweep(path)
+    chosen = set(builtin_encodings()) | set(spec.encodings)
+    return [c for c in expand(spec) if c.encoding in chosen]
 
 
 def uncovered(baseline: Iterable[RunRecord]) -> list[str]:
@@ -171,10 +189,12 @@ def compare(
     baseline: Sequence[RunRecord],
     current: dict[str, RunRecord],
     *,
-    abs_floor: float = 0.02,
-    k: float = 3.0,
-    loss_rtol: float = 0.01,
+    min_drop: float = 0.05,
+    alpha: float = 0.05,
+    loss_rtol: float = 0.0,
+    min_loss_rise: float = 0.10,
     two_sided: bool = False,
+    strict: bool = False,
 ) -> CheckReport:
     """Compare baseline records with ``current`` ones keyed by the rebuilt configs' run_keys;
     baseline records that are not ok are only counted."""
@@ -189,24 +209,31 @@ def compare(
             pairs[key].append((row, current.get(rebuild(row).run_key)))
         else:
             slice_.excluded[exclusion(row)] += 1
+    judged = max(1, sum(1 for key in slices if pairs[key]))
+    level = alpha / judged
     for key, slice_ in slices.items():
         if pairs[key]:
-            judge(slice_, pairs[key], abs_floor, k, loss_rtol)
+            judge(slice_, pairs[key], min_drop, level, loss_rtol, min_loss_rise)
         else:
             slice_.status = "skipped"
-    return CheckReport(list(slices.values()), two_sided)
+    rule = (
+        f"gate: a slice regresses when its mean score drops by more than {100 * min_drop:g} "
+        f"points and one-sided Welch p < {alpha:g}/{judged} (Bonferroni)"
+    )
+    return CheckReport(list(slices.values()), two_sided, strict, rule)
 
 
 def judge(
     slice_: Slice,
     pairs: list[tuple[RunRecord, RunRecord | None]],
-    abs_floor: float,
-    k: float,
+    min_drop: float,
+    level: float,
     loss_rtol: float,
+    min_loss_rise: float = 0.10,
 ) -> None:
-    """Set the slice's status, band and notes from its (baseline, current) record pairs."""
+    """Set the slice's status, band, p and notes from its (baseline, current) record pairs."""
     slice_.baseline = [b.score for b, _ in pairs]
-    slice_.band = max(abs_floor, k * (standard_error(slice_.baseline) or 0.0))
+    slice_.band = significant_drop(slice_.baseline, level, min_drop)
     for base, now in pairs:
         seed = f"seed {base.seed}"
         if now is None:
@@ -217,19 +244,27 @@ def judge(
             slice_.excluded_now[exclusion(now)] += 1
             slice_.notes.append(f"{seed}: {now.status} ({now.error or 'no score'})")
         else:
-            old, new = base.final_loss, now.final_loss
-            if old is not None and new is not None and abs(new - old) > loss_rtol * abs(old):
-                slice_.notes.append(f"{seed}: training loss drifted {old:.4f} → {new:.4f}")
+            slice_.notes.extend(drift(base, now, loss_rtol))
     if slice_.status in ("missing", "failed"):
         return
     slice_.current = [now.score for _, now in pairs if now is not None]
     delta = slice_.delta or 0.0
-    if delta < -slice_.band:
-        slice_.status = "regressed"
-    elif delta > slice_.band:
-        slice_.status = "improved"
-    elif slice_.notes:
-        slice_.status = "drifted"
+    down = p_lower(slice_.baseline, slice_.current)
+    up = p_lower(slice_.current, slice_.baseline)
+    if -delta > min_drop and (down is None or down < level):
+        slice_.status, slice_.p = "regressed", down
+    elif delta > min_drop and (up is None or up < level):
+        slice_.status, slice_.p = "improved", up
+    else:
+        slice_.p = down if delta <= 0 else up
+        dropped = in_distribution_drop(pairs, min_drop, level) or loss_rise(
+            pairs, min_loss_rise, level
+        )
+        if dropped:
+            slice_.status = "regressed"
+            slice_.notes.append(dropped)
+        elif slice_.notes:
+            slice_.status = "drifted"
 
 
 def rows_by_key(rows: Iterable[RunRecord]) -> dict[str, RunRecord]:

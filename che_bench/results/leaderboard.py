@@ -85,8 +85,13 @@ def _repair_tail(fd: int, path: str) -> None:
 
 def append_rows(path: str | os.PathLike[str], records: Iterable[RunRecord]) -> None:
     """Validate all ``records``, then append them in one locked write (all or nothing)."""
+    append_lines(path, b"".join(_line(r) for r in records))
+
+
+def append_lines(path: str | os.PathLike[str], data: bytes) -> None:
+    """Append complete ``\n``-terminated lines in one locked, fsynced write (all or nothing),
+    repairing a torn tail first: the writer behind leaderboards and check histories."""
     path = os.fspath(path)
-    data = b"".join(_line(r) for r in records)
     if not data:
         return
     parent = os.path.dirname(path) or "."

@@ -148,6 +148,32 @@ def plot_heatmap(rows: Sequence[RunRecord], path: Path, stat: str = "best") -> P
     return save(fig, path, plt)
 
 
+def plot_trend(entries: Sequence[Any], path: Path) -> Path:
+    """Each slice's mean score per recorded check (a ``check --record`` history), commits
+    on the x-axis in recording order, regressions marked ×."""
+    from che_bench.results.history import series, short
+
+    plt = pyplot()
+    by_slice = series(list(entries))
+    checks = list(dict.fromkeys((e.date, e.revision) for e in entries))
+    x_of = {key: i for i, key in enumerate(checks)}
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * len(checks) + 4), 5))
+    colors = plt.get_cmap("tab20").colors
+    for i, (name, points) in enumerate(by_slice.items()):
+        shown = [(x_of[(e.date, e.revision)], e) for e in points if e.current is not None]
+        color = colors[i % len(colors)]
+        ax.plot([x for x, _ in shown], [e.current for _, e in shown], "-o", markersize=3,
+                color=color, label=name)  # fmt: skip
+        bad = [(x, e.current) for x, e in shown if e.status == "regressed"]
+        if bad:
+            ax.plot(*zip(*bad), "x", color="red", markersize=9, markeredgewidth=2)
+    ax.set_xticks(range(len(checks)), [short(r) for _, r in checks], rotation=45, ha="right")
+    ax.set(xlabel="recorded check (revision)", ylabel="mean score over seeds", ylim=(-0.02, 1.02),
+           title="che-bench check history (× = regressed)")  # fmt: skip
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    return save(fig, path, plt)
+
+
 def save(fig: Any, path: Path, plt: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()

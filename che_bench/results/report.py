@@ -10,7 +10,6 @@ Plots are in :mod:`.plots`.
 from __future__ import annotations
 
 import csv
-import fnmatch
 import io
 import json
 import math
@@ -34,6 +33,7 @@ from che_bench.results.stats import (
     option_labels,
     protocol_of,
 )
+from che_bench.util import matches
 
 __all__ = [  # the statistics are re-exported: ``report.aggregate`` is what readers call
     "CELL_FIELDS", "FORMATS", "Cell", "Group", "LrStats", "aggregate", "latest_per_run",
@@ -55,10 +55,7 @@ def load_rows(
 def select(
     rows: Iterable[RunRecord], tasks: Sequence[str] = (), encodings: Sequence[str] = ()
 ) -> list[RunRecord]:
-    def hit(name: str, patterns: Sequence[str]) -> bool:
-        return not patterns or any(fnmatch.fnmatchcase(name, p) for p in patterns)
-
-    return [r for r in rows if hit(r.task, tasks) and hit(r.encoding, encodings)]
+    return [r for r in rows if matches(r.task, tasks) and matches(r.encoding, encodings)]
 
 
 # -- tables ------------------------------------------------------------------------------
