@@ -160,13 +160,14 @@ OTHER_CASES: list[tuple[str, dict[str, str | bytes], list[str], str]] = [
         "100000000 is not in the range 1<=x<=10000",
     ),
     (
-        "check abs-floor nan",
+        "check min-drop nan",
         {},
-        ["check", "--abs-floor", "nan", "--loss-rtol", "nan"],
+        ["check", "--min-drop", "nan", "--loss-rtol", "nan"],
         "is not a finite number",
     ),
     ("check loss-rtol nan", {}, ["check", "--loss-rtol", "nan"], "is not a finite number"),
-    ("check k -1", {}, ["check", "-k", "-1"], "must be >= 0"),
+    ("check alpha 0", {}, ["check", "--alpha", "0"], "must be > 0"),
+    ("check min-loss-rise -1", {}, ["check", "--min-loss-rise", "-1"], "must be >= 0"),
 ]
 ALL = (
     [(i, f, RUN + a, m) for i, f, a, m in CASES]
