@@ -186,3 +186,16 @@ def test_missing_matplotlib_is_one_line_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(CheBenchError, match=r"install che-bench\[plot\]"):
         plots.pyplot()
+
+
+def test_the_table_prints_option_labels_with_their_brackets(tmp_path):
+    """rich reads ``[max_length=999]`` as markup unless it is escaped."""
+    plain = row(encoding="rand-rope", score=0.5)
+    varied_config = resolve("parity_check", "rand-rope", preset="smoke",
+                            encoding_options={"max_length": 999}, **SMALL)  # fmt: skip
+    varied = dataclasses.replace(RunRecord.begin(varied_config, "cpu"), status="ok", score=0.6)
+    board = tmp_path / "board.jsonl"
+    append_rows(board, [plain, varied])
+    result = CliRunner().invoke(main, ["report", str(board)])
+    assert result.exit_code == 0, result.output
+    assert "rand-rope[max_length=999]" in result.output

@@ -39,6 +39,7 @@ def ci_text(c: Comparison) -> str:
 
 
 def show_pairs(comparisons: Sequence[Comparison]) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     for c in comparisons:
@@ -50,7 +51,7 @@ def show_pairs(comparisons: Sequence[Comparison]) -> None:
             (c.a, c.n_a, c.mean_a, c.sem_a, c.lr_a),
             (c.b, c.n_b, c.mean_b, c.sem_b, c.lr_b),
         ):
-            table.add_row(name, str(n), mean_sem(mean, sem), f"{lr:g}")
+            table.add_row(escape(name), str(n), mean_sem(mean, sem), f"{lr:g}")
         console.print(table)
         say(
             f"{c.a} − {c.b}: {pct(c.difference, True)} points, 95% CI {ci_text(c)}; "

@@ -14,7 +14,7 @@ import io
 import json
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -107,8 +107,11 @@ def footer(group: Group) -> str:
     return text and f"excluded from best and mean ± sem (column 'failed'): {text}"
 
 
-def table_rows(group: Group, bold: tuple[str, str]) -> list[list[str]]:
-    """Cells as strings; the best per task wrapped in ``bold`` (e.g. ``("**", "**")``)."""
+def table_rows(
+    group: Group, bold: tuple[str, str], quote: Callable[[str], str] = str
+) -> list[list[str]]:
+    """Cells as strings; the best per task wrapped in ``bold`` (e.g. ``("**", "**")``);
+    encoding labels passed through ``quote`` (rich's ``escape``: ``[lookup=…]`` is text)."""
     best_ids, mean_ids = winners(group.cells)
     width = len(columns(group))
     out, previous = [], None
@@ -125,7 +128,7 @@ def table_rows(group: Group, bold: tuple[str, str]) -> list[list[str]]:
             [
                 cell.task if first else "",
                 pct(cell.chance) if first else "",
-                cell.encoding,
+                quote(cell.encoding),
                 str(head.n if head else 0),
                 best,
                 mean,
@@ -157,6 +160,7 @@ def render_markdown(groups: Sequence[Group]) -> str:
 def render_tables(groups: Sequence[Group]) -> list[tuple[str, Any]]:
     """(protocol, rich Table) per protocol, best per task in bold; print each one's
     :func:`footer` under it."""
+    from rich.markup import escape
     from rich.table import Table
 
     tables = []
@@ -165,7 +169,7 @@ def render_tables(groups: Sequence[Group]) -> list[tuple[str, Any]]:
         header = columns(group)
         for name in header:
             table.add_column(name, justify="left" if name in ("task", "encoding") else "right")
-        for i, row in enumerate(table_rows(group, ("[bold green]", "[/]"))):
+        for i, row in enumerate(table_rows(group, ("[bold green]", "[/]"), escape)):
             if row[0] and i > 0:
                 table.add_section()
             table.add_row(*row)
