@@ -270,3 +270,13 @@ def test_a_plugin_gates_its_own_slice_with_the_same_command(tmp_path):
     gated = CliRunner().invoke(main, ["check", "--baseline", str(baseline), "--leaderboard",
                                       str(baseline)])  # fmt: skip
     assert gated.exit_code == 0 and "check passed: 1 slices (1 same)" in gated.output
+
+
+def test_a_significant_rise_of_the_final_loss_regresses_a_slice_inside_its_score_band():
+    baseline = [fake("alibi", s, 0.7, loss=v) for s, v in enumerate([0.58, 0.57, 0.60])]
+    worse = [fake("alibi", s, 0.7, loss=v) for s, v in enumerate([0.77, 0.73, 0.75])]
+    outcome = check.compare(baseline, by_key(worse))
+    assert statuses(outcome) == {"alibi": "regressed"}
+    assert "final training loss +28.6% up, p " in outcome.slices[0].line()
+    slightly = [fake("alibi", s, 0.7, loss=v) for s, v in enumerate([0.61, 0.60, 0.63])]
+    assert statuses(check.compare(baseline, by_key(slightly))) == {"alibi": "drifted"}

@@ -38,6 +38,8 @@ from che_bench.results.gate_rules import (
     drift,
     in_distribution_drop,
     loss_rise,
+    p_text,
+    significant,
     significant_drop,
 )
 from che_bench.results.leaderboard import append_rows, read_rows
@@ -98,10 +100,9 @@ class Slice:
         before = sum(self.baseline) / len(self.baseline)
         text = f"{self.status:<9} {self.name}: {100 * before:.1f}"
         if self.delta is not None:
-            p = "" if self.p is None else f", p {self.p:.2g}"
             text += (
                 f" → {100 * (before + self.delta):.1f} ({100 * self.delta:+.1f}, "
-                f"band ±{100 * self.band:.1f}{p}, {len(self.baseline)} seeds)"
+                f"band ±{100 * self.band:.1f}{p_text(self.p)}, {len(self.baseline)} seeds)"
             )
         return text + "".join(f"; {note}" for note in self.counts + self.notes)
 
@@ -251,9 +252,9 @@ def judge(
     delta = slice_.delta or 0.0
     down = p_lower(slice_.baseline, slice_.current)
     up = p_lower(slice_.current, slice_.baseline)
-    if -delta > min_drop and (down is None or down < level):
+    if significant(-delta, down, min_drop, level):
         slice_.status, slice_.p = "regressed", down
-    elif delta > min_drop and (up is None or up < level):
+    elif significant(delta, up, min_drop, level):
         slice_.status, slice_.p = "improved", up
     else:
         slice_.p = down if delta <= 0 else up

@@ -21,21 +21,41 @@ def significant_drop(before: Sequence[float], level: float, min_drop: float) -> 
     return max(min_drop, -t_quantile(level, 2 * (n - 1)) * math.sqrt(2 * variance / n))
 
 
+def paired(
+    pairs: list[tuple[RunRecord, RunRecord | None]], field: str
+) -> tuple[list[float], list[float]] | None:
+    """``field`` of the baseline and of the current runs, seed by seed; None unless every
+    run that finished has it on both sides."""
+    values = [(getattr(b, field), getattr(n, field)) for b, n in pairs if n is not None]
+    if not values or any(b is None or n is None for b, n in values):
+        return None
+    return [b for b, _ in values], [n for _, n in values]
+
+
+def significant(shift: float, p: float | None, minimum: float, level: float) -> bool:
+    """The gate's rule for one quantity: moved the bad way by more than ``minimum`` and
+    Welch's p below ``level`` (the move alone decides when there is no test)."""
+    return shift > minimum and (p is None or p < level)
+
+
+def p_text(p: float | None) -> str:
+    return "" if p is None else f", p {p:.2g}"
+
+
 def in_distribution_drop(
     pairs: list[tuple[RunRecord, RunRecord | None]], min_drop: float, level: float
 ) -> str | None:
     """The same rule applied to the accuracy at the training lengths, where both sides
     measured it: an encoding that never extrapolates (learned, sinusoidal) scores at chance
     on the test lengths, so only this can see it break. Why it regressed, or None."""
-    seen = [(b.train_score, n.train_score) for b, n in pairs if n is not None]
-    if not seen or any(b is None or n is None for b, n in seen):
+    sides = paired(pairs, "train_score")
+    if sides is None:
         return None
-    before, after = [b for b, _ in seen], [n for _, n in seen]
-    drop = (sum(before) - sum(after)) / len(seen)
+    before, after = sides
+    drop = (sum(before) - sum(after)) / len(before)
     p = p_lower(before, after)
-    if drop > min_drop and (p is None or p < level):
-        where = "" if p is None else f", p {p:.2g}"
-        return f"in-distribution accuracy {100 * drop:+.1f} points down{where}"
+    if significant(drop, p, min_drop, level):
+        return f"in-distribution accuracy {100 * drop:+.1f} points down{p_text(p)}"
     return None
 
 
@@ -69,14 +89,13 @@ def loss_rise(
     baseline's mean) and a one-sided Welch p < ``level``. Seeds' final losses spread far
     less than their scores, so this sees an encoding that trains worse (ALiBi with a tenth
     of its slopes) while its score is still inside the score's band. Why, or None."""
-    losses = [(b.final_loss, n.final_loss) for b, n in pairs if n is not None]
-    if not losses or any(b is None or n is None for b, n in losses):
+    sides = paired(pairs, "final_loss")
+    if sides is None:
         return None
-    before, after = [b for b, _ in losses], [n for _, n in losses]
+    before, after = sides
     mean_before = sum(before) / len(before)
     rise = (sum(after) / len(after) - mean_before) / abs(mean_before or 1.0)
     p = p_lower([-b for b in before], [-a for a in after])
-    if rise > min_rise and (p is None or p < level):
-        where = "" if p is None else f", p {p:.2g}"
-        return f"final training loss {100 * rise:+.1f}% up{where}"
+    if significant(rise, p, min_rise, level):
+        return f"final training loss {100 * rise:+.1f}% up{p_text(p)}"
     return None
