@@ -79,7 +79,10 @@ def is_history(path: Path) -> bool:
 
 
 def read(path: Path) -> list[Entry]:
-    """Every entry of a history file, in file order; ConfigError naming a bad line."""
+    """Every entry of a history file, in file order; ConfigError for a file that is not a
+    history, and naming a bad line."""
+    if path.is_file() and not is_history(path):
+        raise ConfigError(f"{path} is not a history; write one with che-bench check --record")
     entries = []
     try:
         lines = path.read_text().splitlines()
