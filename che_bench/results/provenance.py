@@ -29,14 +29,15 @@ def _git(root: Path, *args: str) -> str | None:
 def git_revision(package: Path = PACKAGE) -> str | None:
     """``git:<revision>[+dirty]`` when ``package`` is the che_bench folder of a checkout."""
     root = package.parent
-    if not (root / ".git").exists() or _git(root, "rev-parse", "--show-toplevel") is None:
+    if not (root / ".git").exists():
         return None
     revision = _git(root, "rev-parse", "HEAD")
     if not revision:
         return None
-    tracked = _git(root, "status", "--porcelain", "--untracked-files=no")
-    untracked = _git(root, "status", "--porcelain", "--untracked-files=all", "--", package.name)
-    dirty = tracked is None or untracked is None or bool(tracked) or "??" in untracked
+    status = _git(root, "status", "--porcelain", "--untracked-files=all")
+    inside = f"?? {package.name}/"  # untracked files elsewhere do not change the code
+    lines = (status or "").splitlines()
+    dirty = status is None or any(not x.startswith("??") or x.startswith(inside) for x in lines)
     return f"git:{revision}{'+dirty' if dirty else ''}"
 
 
