@@ -96,10 +96,12 @@ class RunConfig:
     precision: str = "fp32"
     deterministic: bool = True
     compile: bool = False
+    keep_model: bool = True  # keep the final weights under <run_dir>/<run_key>/model.pt
 
-    #: Fields that change where or how fast a run goes, never its numbers (``deterministic``
-    #: and ``compile`` may change float rounding on CUDA; both are recorded in the row).
-    UNHASHED = ("seed", "log_every", "checkpoint_every", "deterministic", "compile")
+    #: Fields that change where or how fast a run goes, or what it leaves on disk, never its
+    #: numbers (``deterministic`` and ``compile`` may change float rounding on CUDA; both are
+    #: recorded in the row).
+    UNHASHED = ("seed", "log_every", "checkpoint_every", "deterministic", "compile", "keep_model")
     #: Hashed fields added after rows were first written: they enter the hash only when set
     #: away from their default, so every earlier config keeps its hash.
     HASHED_IF_CHANGED = HASHED_IF_CHANGED
@@ -233,6 +235,7 @@ def validate(config: RunConfig) -> None:
     _flag(config.causal, "causal")
     _flag(config.deterministic, "deterministic")
     _flag(config.compile, "compile")
+    _flag(config.keep_model, "keep_model")
     if config.precision not in PRECISIONS:
         raise ConfigError(
             f"precision must be one of {', '.join(PRECISIONS)}, got {config.precision!r}"

@@ -46,7 +46,9 @@ def test_run_appends_exactly_one_valid_row(tmp_path):
     assert sorted(map(int, row["accuracy_by_length"])) == [41, 42]
     assert row["steps"] == 4 and row["config"]["steps"] == 4
     assert "appended 1 row" in result.stdout
-    assert not (tmp_path / "runs" / row["run_key"]).exists()  # checkpoint cleaned up
+    assert not (tmp_path / "runs" / row["run_key"] / "checkpoint.pt").exists()  # cleaned up
+    assert row["model"] == f"runs/{row['run_key']}/model.pt"  # kept, relative to the cwd
+    assert (tmp_path / row["model"]).is_file()
 
 
 BAD_INPUTS = [

@@ -115,7 +115,7 @@ def test_crash_between_the_row_and_the_checkpoint_removal(tmp_path, monkeypatch)
         warnings.simplefilter("ignore")
         run(board, runs)
     assert len(read_rows(board).rows) == 1 and verify(board).ok
-    assert not checkpoint.exists() and not checkpoint.parent.exists()
+    assert not checkpoint.exists() and (checkpoint.parent / "model.pt").exists()
 
 
 def test_a_sweep_removes_the_checkpoint_a_finished_run_left(tmp_path, monkeypatch):
@@ -133,7 +133,8 @@ def test_a_sweep_removes_the_checkpoint_a_finished_run_left(tmp_path, monkeypatc
                  "--executor", "inline", "--leaderboard", str(board),
                  "--run-dir", str(runs))  # fmt: skip
     assert result.exit_code == 0 and "1 already ok" in result.output, result.output
-    assert not (runs / config().run_key).exists() and len(read_rows(board).rows) == 1
+    assert not (runs / config().run_key / "checkpoint.pt").exists()
+    assert len(read_rows(board).rows) == 1
 
 
 def test_run_seeds_skips_done_seeds_and_forces_marked_reruns(tmp_path):

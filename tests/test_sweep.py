@@ -91,6 +91,15 @@ def test_encoding_options_go_only_to_encodings_that_have_them():
         expand(spec(encodings=["nope", "rand-rope"], encoding_options={"max_lenght": 9}))
 
 
+def test_a_file_option_that_the_selected_encodings_lack_is_a_warning_not_an_error():
+    """`sweep cpu-repro-bucket --pe kerple` failed: the file's rand-relative option
+    (lookup) reached no selected encoding, which was an error."""
+    with pytest.warns(UserWarning, match="no selected encoding has option 'lookup'; ignored"):
+        configs = expand(spec(encodings=["kerple"], encoding_options={"lookup": ["intended"]}))
+    assert [c.encoding_options for c in configs] == [configs[0].encoding_options]
+    assert "lookup" not in configs[0].encoding_options
+
+
 def test_a_list_of_option_values_is_a_grid_axis_for_encodings_that_declare_it():
     grid = spec(encodings=["alibi", "rand-relative"], seeds=[0, 1],
                 encoding_options={"lookup": ["intended", "released"]})  # fmt: skip

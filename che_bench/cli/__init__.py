@@ -55,12 +55,16 @@ def _register() -> None:
     from che_bench.cli.catalog import list_command, sample
     from che_bench.cli.check import check
     from che_bench.cli.compare import compare
+    from che_bench.cli.inspect import inspect
+    from che_bench.cli.kept import evaluate, runs
     from che_bench.cli.results import leaderboard, plot, report
     from che_bench.cli.run import run
     from che_bench.cli.sweep import sweep
 
-    for command in (list_command, sample, run, sweep, report, plot, check, leaderboard, compare):
+    commands = (list_command, sample, run, sweep, evaluate, runs, report, plot, check, compare)
+    for command in (*commands, leaderboard):
         main.add_command(command)
+    main.add_command(inspect)
 
 
 _register()

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from che_bench.errors import ConfigError
 
@@ -22,11 +23,12 @@ err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    err_console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+    text = escape(str(message))  # an encoding label like rope[base=500] is text, not markup
+    err_console.print(f"[yellow]warning:[/] {text}", highlight=False, soft_wrap=True)
 
 
 def fail(message: str, code: int = 2) -> None:
-    err_console.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     sys.exit(code)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -39,6 +40,18 @@ from che_bench.util import DEFAULT_LEADERBOARD, matches
     help="LEADERBOARD is a history (`che-bench check --record`): print each slice's score "
     "per recorded commit and where it first regressed.",
 )
+@click.option(
+    "--compare",
+    "pair",
+    metavar="A,B",
+    help="Add columns comparing encoding A with B on each task, in A's row (as `compare`): "
+    "the difference in points, its bootstrap 95% CI, Welch's p and the verdict.",
+)
+@click.option(
+    "--evaluations",
+    is_flag=True,
+    help="Add a column per length range that `che-bench evaluate` re-scored kept models on.",
+)
 def report(
     leaderboard: Path,
     tasks: tuple[str, ...],
@@ -46,6 +59,8 @@ def report(
     fmt: str,
     readme: Path | None,
     trend: bool,
+    pair: str | None,
+    evaluations: bool,
 ) -> None:
     """Per task and encoding: seeds, best score (max over seeds × lr), mean ± sem over seeds.
 
@@ -55,6 +70,8 @@ def report(
       che-bench report leaderboards/baseline-smoke.jsonl --task parity_check --format markdown
       che-bench report --readme leaderboards/
       che-bench report history.jsonl --trend
+      che-bench report leaderboards/cpu-repro.jsonl --task bucket_sort --compare rand-relative,nope
+      che-bench report --evaluations      # with the scores of `che-bench evaluate` rows
     """
     from che_bench.results import history
     from che_bench.results import report as lib
@@ -72,12 +89,16 @@ def report(
         target.write_text(lib.readme(readme), encoding="utf-8")
         say(f"wrote {target}")
         return
-    rows = lib.load_rows(leaderboard, tasks, encodings)
+    kinds = ("train", "evaluation") if evaluations else ("train",)
+    every = lib.load_rows(leaderboard, tasks, encodings, kinds)
+    rows = [r for r in every if r.kind == "train"]
     if not rows:
         raise ConfigError(f"no rows in {leaderboard} match the --task/--pe filters")
     groups = lib.aggregate(rows)
+    extras = extra_columns(leaderboard, groups, every, tasks, pair, evaluations)
     if fmt == "table":
-        for group, (protocol, table) in zip(groups, lib.render_tables(groups), strict=True):
+        tables = lib.render_tables(groups, extras)
+        for group, (protocol, table) in zip(groups, tables, strict=True):
             say(protocol, style="bold", markup=False)
             console.print(table)
             if lib.footer(group):
@@ -89,7 +110,26 @@ def report(
         )
         return
     render = {"markdown": lib.render_markdown, "csv": lib.render_csv, "json": lib.render_json}
-    click.echo(render[fmt](groups), nl=False)
+    click.echo(render[fmt](groups, extras), nl=False)
+
+
+def extra_columns(leaderboard, groups, every, tasks, pair, evaluations) -> list:
+    """The columns ``--compare A,B`` and ``--evaluations`` add (see results.columns)."""
+    from che_bench.results import columns
+
+    extras = []
+    if pair is not None:
+        names = [n.strip() for n in re.split(r",(?![^\[]*\])", pair)]  # not inside [..]
+        if len(names) != 2 or not all(names):
+            raise ConfigError(f"--compare expects two encodings A,B, got {pair!r}")
+        train = [r for r in every if r.kind == "train"]
+        extras += columns.comparison_columns(train, tasks, names[0], names[1])
+    if evaluations:
+        found = columns.evaluation_columns(groups, [r for r in every if r.kind == "evaluation"])
+        if not found:
+            raise ConfigError(f"{leaderboard} has no evaluation rows (`che-bench evaluate`)")
+        extras += found
+    return extras
 
 
 @click.command()
@@ -143,9 +183,10 @@ def plot(
         plots.plot_trend(history.read(leaderboard), output)
         say(f"wrote {output}")
         return
-    rows = load_rows(leaderboard, tasks, encodings)
-    if kind == "curves":
-        plots.plot_curves(rows, output)
+    every = load_rows(leaderboard, tasks, encodings, ("train", "evaluation"))
+    rows = [r for r in every if r.kind == "train"]
+    if kind == "curves":  # extended by the evaluation rows of `che-bench evaluate`
+        plots.plot_curves(rows, output, [r for r in every if r.kind == "evaluation"])
     else:
         plots.plot_heatmap(rows, output, stat)
     say(f"wrote {output}")

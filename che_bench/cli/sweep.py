@@ -63,7 +63,12 @@ if TYPE_CHECKING:
     type=click.Path(file_okay=False, path_type=Path),
     default=DEFAULT_RUN_DIR,
     show_default=True,
-    help="Checkpoints of unfinished runs (resumed on re-run).",
+    help="Checkpoints of unfinished runs (resumed on re-run) and the models ok runs keep.",
+)
+@click.option(
+    "--keep-model/--no-keep-model",
+    default=None,
+    help="Keep each ok run's model in RUN_DIR/<run_key>/ (default on, about 1 MB a run).",
 )
 @click.option("--dry-run", is_flag=True, help="Show the plan and exit.")
 @with_executor_options
@@ -80,6 +85,7 @@ def sweep(
     leaderboard: Path,
     device: str | None,
     run_dir: Path,
+    keep_model: bool | None,
     dry_run: bool,
     executor: ExecutorChoice,
 ) -> None:
@@ -118,6 +124,8 @@ def sweep(
     spec.overrides.update(parse_sets(sets))
     if steps is not None:
         spec.overrides["steps"] = steps
+    if keep_model is not None:
+        spec.overrides["keep_model"] = keep_model
     configs = expand(spec)
     todo = pending(configs, leaderboard)
     runner = executor.build(

@@ -123,6 +123,17 @@ class Encoding(nn.Module):
         :meth:`qk`): A = q·kᵀ/√d plus the bias of ``ctx`` if any."""
         return plus_bias(scaled_logits(q, k, rows), ctx.bias, rows)
 
+    # -- inspection ----------------------------------------------------------------
+    def explain(self, layer: int, ctx: LayerContext, q: Tensor, k: Tensor) -> dict[str, Tensor]:
+        """Named maps [H, T, T] of the positional term this encoding adds to the attention
+        logits of one sequence (q, k: [1, H, T, d], after :meth:`qk`), detached, on the CPU.
+
+        Default: the additive bias B (ALiBi, KERPLE, T5, FIRE …) when ``ctx`` has one; no
+        map for an encoding whose positions enter on the embedding side (nope, sinusoidal,
+        learned). Read by ``che-bench inspect``, never by the forward.
+        """
+        return {} if ctx.bias is None else {"bias B": as_map(ctx.bias)}
+
     def extra_repr(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
         return f"name={self.name!r}, causal={self.causal}" + (f", {opts}" if opts else "")
@@ -131,6 +142,20 @@ class Encoding(nn.Module):
 def scaled_logits(q: Tensor, k: Tensor, rows: slice = ALL_ROWS) -> Tensor:
     """A = q·kᵀ/√d [B, H, rows, T] for the query rows ``rows``: a fresh tensor."""
     return torch.matmul(q[:, :, rows], k.transpose(-1, -2)).div_(math.sqrt(q.shape[-1]))
+
+
+def as_map(t: Tensor) -> Tensor:
+    """A detached float32 CPU copy of a [1, H, T, T] or [H, T, T] tensor, as [H, T, T]."""
+    t = t.detach()
+    return (t[0] if t.dim() == 4 else t).float().cpu()
+
+
+def positional_term(
+    encoding: Encoding, layer: int, ctx: LayerContext, q: Tensor, k: Tensor
+) -> Tensor:
+    """S − q·kᵀ/√d [H, T, T] for one sequence: what ``encoding.scores`` adds to the plain
+    scaled logits (Transformer-XL's u·k and (q + v)·r terms, CoPE's interpolated z)."""
+    return as_map(encoding.scores(layer, ctx, q, k) - scaled_logits(q, k))
 
 
 def plus_bias(logits: Tensor, bias: Tensor | None, rows: slice = ALL_ROWS) -> Tensor:

@@ -12,7 +12,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from che_bench.encodings.base import ALL_ROWS, Encoding, LayerContext, row_indices
+from che_bench.encodings.base import (
+    ALL_ROWS,
+    Encoding,
+    LayerContext,
+    positional_term,
+    row_indices,
+)
 from che_bench.encodings.registry import register_encoding
 from che_bench.errors import ConfigError
 
@@ -70,3 +76,8 @@ class CoPE(Encoding):
             positions = torch.where(left, positions, right + npos)  # looked up in e^R
             table = torch.cat([table, self.e[1, layer]], dim=-1)  # [d, 2·npos] = [e^L ‖ e^R]
         return logits + interpolate(q[:, :, rows] @ table, positions)
+
+    def explain(self, layer, ctx, q, k) -> dict[str, Tensor]:
+        """S − q·kᵀ/√d: z_i interpolated at the contextual positions p_ij for this sequence
+        (Golovneva et al. 2024), content-dependent through the gates."""
+        return {"positional term: S − q·kᵀ/√d": positional_term(self, layer, ctx, q, k)}

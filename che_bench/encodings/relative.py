@@ -15,7 +15,13 @@ import torch
 from torch import Tensor, nn
 
 from che_bench.encodings.absolute import sinusoid
-from che_bench.encodings.base import ALL_ROWS, Encoding, LayerContext, signed_offsets
+from che_bench.encodings.base import (
+    ALL_ROWS,
+    Encoding,
+    LayerContext,
+    positional_term,
+    signed_offsets,
+)
 from che_bench.encodings.registry import register_encoding
 
 
@@ -63,3 +69,8 @@ class Relative(Encoding):
         index = signed_offsets(ctx.length, q.device, rows) + (ctx.length - 1)
         position = by_offset.gather(-1, index.expand(*content.shape))
         return (content + position) / math.sqrt(q.shape[-1])
+
+    def explain(self, layer, ctx: RelativeContext, q, k) -> dict[str, Tensor]:
+        """S − q·kᵀ/√d = [u·k_j + (q_i + v)·r(j − i)] / √d: the global content bias and the
+        relative terms, (b)-(d) in Dai et al. 2019, Sec. 3.3, for this sequence."""
+        return {"positional term: S − q·kᵀ/√d": positional_term(self, layer, ctx, q, k)}

@@ -6,10 +6,12 @@ The randomized twin (``rand-rope``) lives in :mod:`che_bench.encodings.randomize
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
-from che_bench.encodings.base import Encoding, LayerContext
+from che_bench.encodings.base import Encoding, LayerContext, as_map, scaled_logits
 from che_bench.encodings.registry import register_encoding
 
 ROPE_BASE = 10000.0
@@ -52,3 +54,25 @@ class RoPE(Encoding):
 
     def qk(self, layer: int, ctx: LayerContext, q: Tensor, k: Tensor) -> tuple[Tensor, Tensor]:
         return rotate(q, ctx.positions), rotate(k, ctx.positions)
+
+    def explain(self, layer: int, ctx: LayerContext, q: Tensor, k: Tensor) -> dict[str, Tensor]:
+        """RoPE adds no term to the logits; it rotates q and k. Two maps show what that does:
+
+        - ``rotation kernel``: the logit q_i·k_j/√d of a query equal to its key with every
+          rotated pair a unit vector, Σ_m cos((p_j − p_i)·θ_m)/√d (Su et al. 2021, Sec. 3.4.3,
+          the long-term decay): the oscillation and decay the rotation alone imposes, the
+          same in every head;
+        - ``rotation effect``: this sequence's logits minus those of the same q, k
+          unrotated, per head.
+        """
+        positions = ctx.positions.to(torch.float64)
+        angles = (positions[None, :] - positions[:, None])[..., None] * rope_frequencies(
+            q.shape[-1], q.device
+        )
+        kernel = angles.cos().sum(-1) / math.sqrt(q.shape[-1])
+        heads = q.shape[1]
+        plain = scaled_logits(rotate(q, -ctx.positions), rotate(k, -ctx.positions))
+        return {
+            "rotation kernel": as_map(kernel.expand(heads, -1, -1)),
+            "rotation effect: S − S₀": as_map(scaled_logits(q, k) - plain),
+        }

@@ -15,8 +15,11 @@ from typing import Any
 
 from che_bench.errors import LeaderboardError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 STATUSES = ("ok", "failed", "diverged")
+#: ``train``: a training run and its evaluation. ``evaluation``: a kept model of a training
+#: run scored again on other lengths (``che-bench evaluate``); same run_key, own test lengths.
+KINDS = ("train", "evaluation")
 #: ``code``: ``git:<revision>`` (``+dirty`` with uncommitted changes) when che-bench runs
 #: from a checkout, else ``sha256:<digest>`` of the installed package's source files.
 VERSION_KEYS = ("che_bench", "torch", "python", "code")
@@ -66,6 +69,20 @@ def _is_versions(v: Any) -> bool:
     )
 
 
+#: What an ``evaluation`` row records of its own evaluation: the training row it re-scores
+#: (``of_run_id``), and the samples per length, stride and test-set seed it used.
+EVALUATION_KEYS = ("of_run_id", "samples", "stride", "seed")
+
+
+def _is_evaluation(v: Any) -> bool:
+    return v is None or (
+        isinstance(v, dict)
+        and set(v) == set(EVALUATION_KEYS)
+        and isinstance(v["of_run_id"], str)
+        and all(_is_int(v[k]) and v[k] >= 0 for k in EVALUATION_KEYS[1:])
+    )
+
+
 # Every field, in file order: (check, what the check wants).
 _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "schema_version": (lambda v: v == SCHEMA_VERSION, f"the integer {SCHEMA_VERSION}"),
@@ -73,6 +90,7 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "run_id": (lambda v: isinstance(v, str) and bool(_HEX32.fullmatch(v)), "32 hex digits"),
     "status": (lambda v: v in STATUSES, "one of " + ", ".join(STATUSES)),
     "rerun": (lambda v: isinstance(v, bool), "true or false"),
+    "kind": (lambda v: v in KINDS, "one of " + ", ".join(KINDS)),
     "error": (lambda v: v is None or isinstance(v, str), "a string or null"),
     "task": (_str, "a string"),
     "encoding": (_str, "a string"),
@@ -94,6 +112,8 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "wall_time_s": (lambda v: _is_num(v) and v >= 0, "a non-negative number"),
     "device": (_str, "a string"),
     "versions": (_is_versions, "an object with string values for " + ", ".join(VERSION_KEYS)),
+    "model": (lambda v: v is None or isinstance(v, str), "a path string or null"),
+    "evaluation": (_is_evaluation, "null or an object with " + ", ".join(EVALUATION_KEYS)),
     "timestamp": (_is_utc, "an ISO-8601 UTC timestamp"),
 }
 ROW_FIELDS = tuple(_CHECKS)
@@ -126,6 +146,8 @@ def row_problems(row: Any) -> list[str]:
     for name, (ok, expected) in _CHECKS.items():
         if name in row and not ok(row[name]):
             problems.append(f"field '{name}' must be {expected}, got {row[name]!r:.60}")
+    if not problems and (row["kind"] == "evaluation") != (row["evaluation"] is not None):
+        problems.append("field 'evaluation' must be an object exactly on rows of kind evaluation")
     if not problems and row["run_key"] != run_key(row["config_hash"], row["seed"]):
         got = row["run_key"]
         problems.append(f"field 'run_key' must be config_hash + '-s' + seed, got {got!r}")
@@ -209,10 +231,22 @@ def _v2_to_v3(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def _v3_to_v4(row: dict[str, Any]) -> dict[str, Any]:
+    """Version 4 added ``kind`` (every earlier row is a training row), ``model`` (the kept
+    model's path; earlier runs kept none) and ``evaluation`` (null on training rows)."""
+    row = dict(row)
+    row.setdefault("kind", "train")
+    row.setdefault("model", None)
+    row.setdefault("evaluation", None)
+    row["schema_version"] = 4
+    return row
+
+
 _UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
     0: _v0_to_v1,
     1: _v1_to_v2,
     2: _v2_to_v3,
+    3: _v3_to_v4,
 }
 
 

@@ -13,7 +13,7 @@ import gc
 import json
 import os
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -200,9 +200,12 @@ def _parse(
         yield n, row, ""
 
 
-def read_rows(path: str | os.PathLike[str], *, strict: bool = False) -> ReadResult:
-    """The valid rows as RunRecords (upgraded to the current schema) and (line, message)
-    for each skipped line.
+def read_rows(
+    path: str | os.PathLike[str], *, strict: bool = False, kinds: Collection[str] = ("train",)
+) -> ReadResult:
+    """The valid rows of the ``kinds`` asked for (by default the training rows, not the
+    ``evaluation`` rows of ``che-bench evaluate``) as RunRecords upgraded to the current
+    schema, and (line, message) for each skipped line.
 
     Missing file: empty result. ``strict``: a missing file or any problem raises instead.
     """
@@ -213,9 +216,12 @@ def read_rows(path: str | os.PathLike[str], *, strict: bool = False) -> ReadResu
                 result.problems.append((n, message))
                 continue
             try:
-                result.rows.append(RunRecord.from_stored(row))
+                record = RunRecord.from_stored(row)
             except InvalidRecord as e:
                 result.problems.append((n, "; ".join(e.problems)))
+                continue
+            if record.kind in kinds:
+                result.rows.append(record)
     if result.problems:
         (n, message), count = result.problems[0], len(result.problems)
         if strict:
@@ -253,7 +259,7 @@ class OkRows:
         data = data[: data.rfind(b"\n") + 1]  # a torn last line is read once it is whole
         with _gc_paused():
             for n, row, _ in _parse(self.path, data, self._lines + 1):
-                if row is not None and row.get("status") == "ok":
+                if row is not None and row.get("status") == "ok" and row.get("kind") == "train":
                     with contextlib.suppress(InvalidRecord):
                         self.rows[row["run_key"]] = (n, RunRecord.from_stored(row))
         self._offset, self._lines = start + len(data), self._lines + data.count(b"\n")
@@ -266,6 +272,7 @@ class VerifyReport:
     n_rows: int = 0  # lines that hold a JSON object, valid or not
     duplicates: dict[str, list[int]] = field(default_factory=dict)  # run_key -> ok lines
     reruns: int = 0  # ok rows marked ``rerun`` (forced re-runs: never duplicates)
+    evaluations: int = 0  # rows of kind ``evaluation`` (re-scorings: never duplicates)
     corrupt: list[tuple[int, str]] = field(default_factory=list)
     schema: list[tuple[int, str]] = field(default_factory=list)
 
@@ -281,7 +288,9 @@ class VerifyReport:
             f"duplicate run_key {k} (status ok) on lines {', '.join(map(str, ns))}"
             for k, ns in self.duplicates.items()
         ]
-        reruns = f" ({self.reruns} forced re-run(s))" if self.reruns else ""
+        notes = [f"{self.reruns} forced re-run(s)"] if self.reruns else []
+        notes += [f"{self.evaluations} evaluation row(s)"] if self.evaluations else []
+        reruns = f" ({', '.join(notes)})" if notes else ""
         head = f"{self.path}: {self.n_rows} rows{reruns}, " + (
             f"{len(items)} problem(s)" if items else "OK"
         )
@@ -292,7 +301,7 @@ class VerifyReport:
 def verify(path: str | os.PathLike[str]) -> VerifyReport:
     """Check every line: corrupt lines, schema problems, run_keys with more than one ok row
     (a row marked ``rerun``, written by ``run --force``, is a deliberate second one and
-    never a duplicate)."""
+    never a duplicate; nor is an ``evaluation`` row, written by ``che-bench evaluate``)."""
     report = VerifyReport(os.fspath(path))
     ok_lines: dict[str, list[int]] = {}
     with _gc_paused():
@@ -304,6 +313,9 @@ def verify(path: str | os.PathLike[str]) -> VerifyReport:
             problems = row_problems(row)
             if problems:
                 report.schema.append((n, "; ".join(problems)))
+            if row.get("kind") == "evaluation":
+                report.evaluations += 1
+                continue
             if row.get("status") != "ok" or not isinstance(row.get("run_key"), str):
                 continue
             if row.get("rerun") is True:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +31,17 @@ def pyplot() -> Any:
     return plt
 
 
-def mean_curve(cell: Cell) -> tuple[list[int], list[float]]:
+def mean_curve(
+    cell: Cell, extended: Mapping[str, dict[str, float | None]] | None = None
+) -> tuple[list[int], list[float]]:
     """Mean accuracy per length over the seeds of the headline learning rate (the rows
     behind its mean: excluded runs are in neither): the training lengths where measured,
-    then the test lengths."""
+    then the test lengths, then the lengths of ``extended[run_key]`` (evaluation rows)."""
     head = cell.headline
     sums: dict[int, list[float]] = defaultdict(list)
     for row in head.rows if head is not None else ():
-        curve = {**row.train_accuracy_by_length, **row.accuracy_by_length}
+        more = (extended or {}).get(row.run_key, {})
+        curve = {**row.train_accuracy_by_length, **row.accuracy_by_length, **more}
         for length, accuracy in curve.items():
             if accuracy is not None:
                 sums[int(length)].append(accuracy)
@@ -57,9 +60,17 @@ def titled(title: str, cells: Sequence[Cell]) -> str:
     return f"{title}\nexcluded: {text}" if text else title
 
 
-def plot_curves(rows: Sequence[RunRecord], path: Path) -> Path:
+def plot_curves(
+    rows: Sequence[RunRecord], path: Path, evaluations: Sequence[RunRecord] = ()
+) -> Path:
     """Accuracy vs length per encoding, one panel per task, from length 1 (in-distribution
-    accuracy, where measured) to the longest test length; the training range is shaded."""
+    accuracy, where measured) to the longest test length, extended by the runs'
+    ``evaluations`` rows (``che-bench evaluate``); the training range is shaded."""
+    from che_bench.results.columns import latest_evaluations
+
+    extended: dict[str, dict[str, float | None]] = defaultdict(dict)
+    for row in latest_evaluations(evaluations):
+        extended[row.run_key].update(row.accuracy_by_length)
     plt = pyplot()
     groups = aggregate(rows)
     panels: dict[str, list[tuple[str, Cell]]] = defaultdict(list)
@@ -80,7 +91,7 @@ def plot_curves(rows: Sequence[RunRecord], path: Path) -> Path:
         ax.axvspan(lo, hi, color="0.85", label="training lengths")
         ax.axhline(entries[0][1].chance, color="0.3", linestyle=":", label="chance")
         for i, (label, cell) in enumerate(entries):
-            lengths, accuracy = mean_curve(cell)
+            lengths, accuracy = mean_curve(cell, extended)
             style = ("-", "--", "-.", ":")[(i // len(colors)) % 4]
             ax.plot(
                 lengths,

@@ -25,6 +25,8 @@ from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 from che_bench.results._schema import (
+    EVALUATION_KEYS,
+    KINDS,
     ROW_FIELDS,
     SCHEMA_VERSION,
     STATUSES,
@@ -43,6 +45,8 @@ if TYPE_CHECKING:
     from che_bench.training.train import TrainResult
 
 __all__ = [
+    "EVALUATION_KEYS",
+    "KINDS",
     "ROW_FIELDS",
     "SCHEMA_VERSION",
     "STATUSES",
@@ -75,6 +79,7 @@ class RunRecord:
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     status: str
     rerun: bool = False  # True: forced re-run of a run_key that already had an ok row
+    kind: str = "train"  # or "evaluation": a kept model scored again (`che-bench evaluate`)
     error: str | None = None
     task: str
     encoding: str
@@ -96,6 +101,8 @@ class RunRecord:
     wall_time_s: float = 0.0
     device: str
     versions: dict[str, str | None]
+    model: str | None = None  # the kept model's path, if the run kept one
+    evaluation: dict[str, Any] | None = None  # kind "evaluation": see EVALUATION_KEYS
     timestamp: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     def __post_init__(self) -> None:
@@ -110,7 +117,6 @@ class RunRecord:
     def begin(cls, config: RunConfig, device: str) -> RunRecord:
         """The record of ``config`` before it runs on ``device`` (a name such as
         ``cpu:x86_64``): status ``failed``, no steps and no scores yet."""
-        from che_bench import __version__
         from che_bench.generators import get_task
 
         return cls(
@@ -128,13 +134,20 @@ class RunRecord:
             test_lengths=list(config.test_lengths),
             chance=get_task(config.task).chance,
             device=device,
-            versions={
-                "che_bench": __version__,
-                "torch": _torch_version(),
-                "python": platform.python_version(),
-                "code": code_identity(),
-            },
+            versions=cls.begin_versions(),
         )
+
+    @staticmethod
+    def begin_versions() -> dict[str, str | None]:
+        """The versions a record made now names (see VERSION_KEYS)."""
+        from che_bench import __version__
+
+        return {
+            "che_bench": __version__,
+            "torch": _torch_version(),
+            "python": platform.python_version(),
+            "code": code_identity(),
+        }
 
     @classmethod
     def failed(cls, config: RunConfig, error: str, device: str = "cpu") -> RunRecord:
@@ -192,6 +205,42 @@ class RunRecord:
         """This record marked as a forced re-run (``run --force``) of a run_key that already
         has an ``ok`` row, so that ``leaderboard verify`` does not count it a duplicate."""
         return dataclasses.replace(self, rerun=True)
+
+    def with_model(self, path: str) -> RunRecord:
+        """This record with the path of the model it kept."""
+        return dataclasses.replace(self, model=path)
+
+    def evaluation_of(
+        self,
+        test_lengths: tuple[int, int],
+        accuracy_by_length: Mapping[int | str, float | None],
+        score: float | None,
+        *,
+        samples: int,
+        stride: int,
+        seed: int,
+        device: str,
+    ) -> RunRecord:
+        """The ``evaluation`` row of this training row's kept model scored on ``test_lengths``
+        (every ``stride``-th, ``samples`` per length, test set ``seed``) on ``device``: the
+        same run_key and config, its own test lengths, scores, id, versions and time."""
+        spec = {"of_run_id": self.run_id, "samples": samples, "stride": stride, "seed": seed}
+        return dataclasses.replace(
+            self,
+            run_id=uuid.uuid4().hex,
+            kind="evaluation",
+            rerun=False,
+            test_lengths=list(test_lengths),
+            accuracy_by_length={str(k): v for k, v in accuracy_by_length.items()},
+            score=score,
+            train_accuracy_by_length={},
+            train_score=None,
+            device=device,
+            versions=RunRecord.begin_versions(),
+            evaluation=spec,
+            wall_time_s=0.0,
+            timestamp=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
 
     def with_wall_time(self, seconds: float) -> RunRecord:
         """This record with its wall time (rounded to milliseconds)."""

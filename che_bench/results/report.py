@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from che_bench.errors import ConfigError
+from che_bench.results.columns import Column
 from che_bench.results.leaderboard import read_rows
 from che_bench.results.record import RunRecord
 from che_bench.results.stats import (
@@ -44,12 +45,16 @@ FORMATS = ("table", "markdown", "csv", "json")
 
 
 def load_rows(
-    path: Path, tasks: Sequence[str] = (), encodings: Sequence[str] = ()
+    path: Path,
+    tasks: Sequence[str] = (),
+    encodings: Sequence[str] = (),
+    kinds: Sequence[str] = ("train",),
 ) -> list[RunRecord]:
-    """Records of a leaderboard (corrupt lines skipped with a warning), filtered by globs."""
+    """Records of a leaderboard (corrupt lines skipped with a warning), filtered by globs;
+    the training rows only unless ``kinds`` says (``evaluation``: `che-bench evaluate`)."""
     if not path.is_file():
         raise ConfigError(f"no leaderboard at {path}; run a sweep first or pass a file")
-    return select(read_rows(path).rows, tasks, encodings)
+    return select(read_rows(path, kinds=kinds).rows, tasks, encodings)
 
 
 def select(
@@ -94,11 +99,11 @@ HEADER = (
 )  # fmt: skip
 
 
-def columns(group: Group) -> list[str]:
+def columns(group: Group, extras: Sequence[Column] = ()) -> list[str]:
     """The table header; the ``failed`` column (runs excluded from the numbers: failed,
-    diverged) only when there are any."""
+    diverged) only when there are any; then the headers of ``extras``."""
     failed = any(cell.n_failed for cell in group.cells)
-    return list(HEADER if failed else HEADER[:-1])
+    return list(HEADER if failed else HEADER[:-1]) + [c.header for c in extras]
 
 
 def footer(group: Group) -> str:
@@ -108,10 +113,14 @@ def footer(group: Group) -> str:
 
 
 def table_rows(
-    group: Group, bold: tuple[str, str], quote: Callable[[str], str] = str
+    group: Group,
+    bold: tuple[str, str],
+    quote: Callable[[str], str] = str,
+    extras: Sequence[Column] = (),
 ) -> list[list[str]]:
     """Cells as strings; the best per task wrapped in ``bold`` (e.g. ``("**", "**")``);
-    encoding labels passed through ``quote`` (rich's ``escape``: ``[lookup=…]`` is text)."""
+    encoding labels and extra columns passed through ``quote`` (rich's ``escape``:
+    ``[lookup=…]`` is text)."""
     best_ids, mean_ids = winners(group.cells)
     width = len(columns(group))
     out, previous = [], None
@@ -136,28 +145,31 @@ def table_rows(
                 pct(cell.in_distribution),
                 str(cell.n_failed) if cell.n_failed else "",
             ][:width]
+            + [quote(c.text.get((group.protocol, cell.task, cell.encoding), "")) for c in extras]
         )
     return out
 
 
-def render_markdown(groups: Sequence[Group]) -> str:
+def render_markdown(groups: Sequence[Group], extras: Sequence[Column] = ()) -> str:
     """One GitHub table per protocol; scores are accuracy % (chance shown per task)."""
     parts = []
     for group in groups:
+        header = columns(group, extras)
         lines = [
             f"Protocol: {group.protocol}",
             "",
-            "| " + " | ".join(columns(group)) + " |",
-            "|" + "|".join(["---", "--:", ":--"] + ["--:"] * (len(columns(group)) - 3)) + "|",
+            "| " + " | ".join(header) + " |",
+            "|" + "|".join(["---", "--:", ":--"] + ["--:"] * (len(header) - 3)) + "|",
         ]
-        lines += ["| " + " | ".join(r) + " |" for r in table_rows(group, ("**", "**"))]
+        body = table_rows(group, ("**", "**"), extras=extras)
+        lines += ["| " + " | ".join(r) + " |" for r in body]
         if footer(group):  # after a blank line, or GitHub reads it as one more row
             lines += ["", footer(group)]
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"
 
 
-def render_tables(groups: Sequence[Group]) -> list[tuple[str, Any]]:
+def render_tables(groups: Sequence[Group], extras: Sequence[Column] = ()) -> list[tuple[str, Any]]:
     """(protocol, rich Table) per protocol, best per task in bold; print each one's
     :func:`footer` under it."""
     from rich.markup import escape
@@ -166,10 +178,10 @@ def render_tables(groups: Sequence[Group]) -> list[tuple[str, Any]]:
     tables = []
     for group in groups:
         table = Table(box=None, pad_edge=False)
-        header = columns(group)
+        header = columns(group, extras)
         for name in header:
             table.add_column(name, justify="left" if name in ("task", "encoding") else "right")
-        for i, row in enumerate(table_rows(group, ("[bold green]", "[/]"), escape)):
+        for i, row in enumerate(table_rows(group, ("[bold green]", "[/]"), escape, extras)):
             if row[0] and i > 0:
                 table.add_section()
             table.add_row(*row)
@@ -177,22 +189,28 @@ def render_tables(groups: Sequence[Group]) -> list[tuple[str, Any]]:
     return tables
 
 
-def records(groups: Sequence[Group]) -> list[dict[str, Any]]:
-    return [cell.record(g.protocol) for g in groups for cell in g.cells]
+def records(groups: Sequence[Group], extras: Sequence[Column] = ()) -> list[dict[str, Any]]:
+    return [
+        cell.record(g.protocol)
+        | {c.field: c.value.get((g.protocol, cell.task, cell.encoding)) for c in extras}
+        for g in groups
+        for cell in g.cells
+    ]
 
 
-def render_csv(groups: Sequence[Group]) -> str:
+def render_csv(groups: Sequence[Group], extras: Sequence[Column] = ()) -> str:
     buffer = io.StringIO()
     fields = ["protocol", "task", "chance", "encoding", "n_seeds", "n_runs", "n_failed",
               "best", "mean", "sem", "lr", "in_distribution"]  # fmt: skip
+    fields += [c.field for c in extras]
     writer = csv.DictWriter(buffer, fields, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    writer.writerows(records(groups))
+    writer.writerows(records(groups, extras))
     return buffer.getvalue()
 
 
-def render_json(groups: Sequence[Group]) -> str:
-    return json.dumps(records(groups), indent=2) + "\n"
+def render_json(groups: Sequence[Group], extras: Sequence[Column] = ()) -> str:
+    return json.dumps(records(groups, extras), indent=2) + "\n"
 
 
 # -- README ------------------------------------------------------------------------------

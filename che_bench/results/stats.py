@@ -29,7 +29,8 @@ from typing import Any
 from che_bench.results.record import RunRecord
 from che_bench.util import HASHED_IF_CHANGED
 
-#: Config fields that vary inside one table (everything else defines the protocol).
+#: Config fields that vary inside one table, or say nothing of the numbers (everything else
+#: defines the protocol).
 CELL_FIELDS = {
     "task",
     "encoding",
@@ -39,6 +40,7 @@ CELL_FIELDS = {
     "lr",
     "log_every",
     "checkpoint_every",
+    "keep_model",
 }
 
 

@@ -15,6 +15,8 @@ from che_bench.errors import CheBenchError
 from che_bench.results.leaderboard import OkRows, append_row
 from che_bench.running.claims import Claims, Holder
 
+CHECKPOINT = "checkpoint.pt"  # a run's checkpoint in <run_dir>/<run_key>/, while it trains
+
 if TYPE_CHECKING:
     from che_bench.config import RunConfig
     from che_bench.results.record import RunRecord
@@ -129,7 +131,11 @@ class RunGate:
         """Remove the checkpoints that runs with an ok row left behind (their process died
         after appending the row): a sweep calls this for the cells it skips as done."""
         run_dir = self.run_dir
-        found = [c for c in configs if run_dir is not None and (run_dir / c.run_key).exists()]
+        found = [
+            c
+            for c in configs
+            if run_dir is not None and (run_dir / c.run_key / CHECKPOINT).exists()
+        ]
         rows = self.ok.refresh() if found and self.ok is not None else {}
         for config in found:
             if config.run_key in rows:
@@ -141,7 +147,7 @@ class RunGate:
         from che_bench.running.runner import remove_checkpoint_if_ok
 
         assert self.claims is not None
-        leftover = self.run_dir is not None and (self.run_dir / row.run_key).exists()
+        leftover = self.run_dir is not None and (self.run_dir / row.run_key / CHECKPOINT).exists()
         if leftover and self.claims.claim(row.run_key) is None:
             remove_checkpoint_if_ok(self.run_dir, row)
         self.claims.release(row.run_key)

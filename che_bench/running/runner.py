@@ -18,7 +18,8 @@ from che_bench.errors import CheBenchError, ConfigError
 from che_bench.generators import Task, get_task
 from che_bench.model import Encoder
 from che_bench.results.record import RunRecord
-from che_bench.running.gate import RunClaimed, RunGate, RunSkipped, Skip
+from che_bench.running import kept
+from che_bench.running.gate import CHECKPOINT, RunClaimed, RunGate, RunSkipped, Skip
 from che_bench.seeding import isolated_init_seed
 from che_bench.training.evaluate import EvalSpec, evaluate
 from che_bench.training.train import Progress, Trainer, TrainResult
@@ -77,7 +78,7 @@ def execute(
     started = time.perf_counter()
     torch_device = resolve_device(device)
     task = get_task(config.task)
-    checkpoint = run_dir / config.run_key / "checkpoint.pt" if run_dir else None
+    checkpoint = run_dir / config.run_key / CHECKPOINT if run_dir else None
     record = RunRecord.begin(config, device_name(torch_device))
     with failure_recorded() as failure:
         model = build_model(config, torch_device)
@@ -86,7 +87,15 @@ def execute(
             hooks.on_phase("train")
         result = trainer.run(hooks.on_train, on_resume=hooks.on_resume)
         record = finish_record(
-            record, result, model, task, config, torch_device, max_memory=max_memory, hooks=hooks
+            record,
+            result,
+            model,
+            task,
+            config,
+            torch_device,
+            max_memory=max_memory,
+            hooks=hooks,
+            keep_in=run_dir / config.run_key if run_dir else None,
         )
     return failure.mark(record).with_wall_time(time.perf_counter() - started)
 
@@ -125,10 +134,13 @@ def finish_record(
     *,
     max_memory: int | None,
     hooks: RunHooks,
+    keep_in: Path | None = None,
 ) -> RunRecord:
     """``record`` with the training ``result`` and, if it trained, ``model``'s scores on the
     test lengths and at the training lengths (``config``'s evaluation settings); an
-    evaluation that raises leaves the training recorded and the record failed."""
+    evaluation that raises leaves the training recorded and the record failed. An ``ok``
+    run keeps its model in the folder ``keep_in`` if ``config.keep_model`` (see
+    :mod:`che_bench.running.kept`); the record names it."""
     record = record.with_training(result)
     if result.status != "ok":
         return record
@@ -142,7 +154,20 @@ def finish_record(
         if in_distribution is not None:
             seen = evaluate(model, task, in_distribution, device, max_memory=max_memory)
             record = record.with_in_distribution(seen.accuracy_by_length, seen.score)
+        if keep_in is not None and config.keep_model and record.status == "ok":
+            record = keep_model(record, keep_in, config, model)
     return failure.mark(record)
+
+
+def keep_model(record: RunRecord, folder: Path, config: RunConfig, model: Encoder) -> RunRecord:
+    """``record`` naming the model it kept in ``folder``; a model that cannot be written
+    (disk full, read-only folder) is a warning, not a failed run."""
+    try:
+        path = kept.save(folder, config, model, record.run_id, record.score)
+    except OSError as e:
+        warnings.warn(f"run {config.run_key}: model not kept ({e.strerror or e})", stacklevel=2)
+        return record
+    return record.with_model(str(path))
 
 
 def device_name(device: torch.device) -> str:
@@ -196,7 +221,7 @@ def remove_checkpoint_if_ok(run_dir: Path | None, record: RunRecord) -> None:
 def remove_checkpoint(run_dir: Path, run_key: str) -> None:
     """Delete a run's checkpoint and its folder if that is then empty, whatever the run's
     status (see :func:`remove_checkpoint_if_ok` for the one to call after a run)."""
-    checkpoint = run_dir / run_key / "checkpoint.pt"
+    checkpoint = run_dir / run_key / CHECKPOINT
     checkpoint.unlink(missing_ok=True)
     with contextlib.suppress(OSError):
         checkpoint.parent.rmdir()

@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -208,16 +209,20 @@ def match_names(patterns: Sequence[str], kind: str) -> list[str]:
 
 def expand(spec: SweepSpec) -> list[RunConfig]:
     """Every RunConfig of the grid, deduplicated by run_key, in task/encoding/lr/seed order."""
-    from che_bench.encodings import get_encoding
+    from che_bench.encodings import ENCODINGS, get_encoding
 
     tasks = match_names(spec.tasks, "task")
     encodings = match_names(spec.encodings, "encoding")
     accepted = {name: set(get_encoding(name).options) for name in encodings}
     orphans = [k for k in spec.encoding_options if not any(k in a for a in accepted.values())]
-    if orphans:
+    known = {k for name in ENCODINGS.list() for k in get_encoding(name).options}
+    if any(k not in known for k in orphans):  # a typo: no encoding at all has it
         raise ConfigError(
             f"no selected encoding has option {orphans[0]!r}; see `che-bench list encodings`"
         )
+    if orphans:  # e.g. a sweep file's option for an encoding that --pe left out
+        names = ", ".join(repr(k) for k in orphans)
+        warnings.warn(f"no selected encoding has option {names}; ignored", stacklevel=2)
     configs: dict[str, RunConfig] = {}
     for task in tasks:
         for encoding in encodings:

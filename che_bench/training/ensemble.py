@@ -24,6 +24,7 @@ from che_bench.config import RunConfig
 from che_bench.errors import ConfigError
 from che_bench.generators import get_task
 from che_bench.results.record import RunRecord
+from che_bench.running.gate import CHECKPOINT
 from che_bench.running.runner import (
     RunHooks,
     build_model,
@@ -54,7 +55,7 @@ def build_trainers(
     """One solo Trainer per config (checkpoints where ``runner.execute`` puts them)."""
     check_configs(configs)
     task = get_task(configs[0].task, **configs[0].task_params)
-    path = (lambda c: run_dir / c.run_key / "checkpoint.pt") if run_dir else (lambda c: None)
+    path = (lambda c: run_dir / c.run_key / CHECKPOINT) if run_dir else (lambda c: None)
     return [Trainer(build_model(c, device), task, c, device, path(c)) for c in configs]
 
 
@@ -133,6 +134,7 @@ def train_ensemble(
             torch_device,
             max_memory=max_memory,
             hooks=hooks,
+            keep_in=run_dir / config.run_key if run_dir else None,
         )
         finished.append(record.with_wall_time(shared + time.perf_counter() - begun))
     return finished

@@ -19,7 +19,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from che_bench.encodings.base import ALL_ROWS, Encoding, LayerContext, scaled_logits
+from che_bench.encodings.base import ALL_ROWS, Encoding, LayerContext, as_map, scaled_logits
 from che_bench.encodings.dape.layer import DAPEMixer
 from che_bench.encodings.dape.mixer import mix, rows_of
 from che_bench.errors import ConfigError
@@ -28,6 +28,14 @@ from che_bench.errors import ConfigError
 # v6): A + B + f([A‖B]), A + B + f(B), A + f([A‖B]) and A + B + f(A + B). V2 has the first only.
 Form = Literal["concat_residual", "bias_only", "concat", "add_residual"]
 NO_BIAS = "no_bias"  # A + f(A): the only form over a base without a bias (V1 and V2)
+#: The name of :meth:`DAPE.explain`'s adapted map, by form.
+ADAPTED = {
+    "concat_residual": "adapted A+B+f(A,B)",
+    "bias_only": "adapted A+B+f(B)",
+    "concat": "adapted A+f(A,B)",
+    "add_residual": "adapted A+B+f(A+B)",
+    NO_BIAS: "adapted A+f(A)",
+}
 
 
 @dataclass
@@ -144,6 +152,13 @@ class DAPE(Encoding):
         c = DAPEMixer.batch_independent(ctx.w1b, ctx.b1, rows_of(ctx.c_of, rows))
         res, keep = rows_of(ctx.res, rows), rows_of(ctx.keep, rows)
         return mix(logits, res, c, keep, *ctx.weights, self.kernel, inplace)
+
+    def explain(self, layer, ctx: DAPEContext, q, k) -> dict[str, Tensor]:
+        """The base's maps (its bias B, if any) and the adapted scores of this sequence,
+        A + B + f(A, B) for the default form: the pair per head that Zheng et al. 2024 show
+        in DAPE's Figure 1. For V2, f is the (1, K) conv."""
+        maps = self.base.explain(layer, ctx.inner, q, k)
+        return {**maps, ADAPTED[self.form]: as_map(self.scores(layer, ctx, q, k))}
 
     def extra_repr(self) -> str:
         return (
