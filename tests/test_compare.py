@@ -176,3 +176,23 @@ def test_missing_scipy_is_one_line_error(monkeypatch, board):
         lib.compare_scores([0.1, 0.2], [0.3, 0.4])
     result = CliRunner().invoke(main, ["compare", str(board), "--pe", "a", "--pe", "b"])
     assert result.exit_code == 2 and "comparing needs scipy" in result.output
+
+
+def test_report_compare_adds_the_comparison_as_columns_in_a_s_row(board):
+    from che_bench.results.leaderboard import read_rows
+
+    [c] = lib.compare(read_rows(board).rows, [], "relative", "nope")
+    args = ["report", str(board), "--compare", "relative,nope", "--format", "json"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    by_pe = {r["encoding"]: r for r in json.loads(result.output)}
+    mine = by_pe["relative"]
+    assert mine["compare_difference"] == pytest.approx(c.difference)
+    assert mine["compare_ci"] == pytest.approx([c.ci_low, c.ci_high])
+    assert mine["compare_welch_p"] == pytest.approx(c.welch_p)
+    assert mine["compare_verdict"] == c.verdict
+    assert by_pe["nope"]["compare_difference"] is None  # the other rows say nothing
+    table = CliRunner().invoke(main, ["report", str(board), "--compare", "relative,nope"])
+    assert "relative − nope" in table.output and "> nope" in table.output
+    bad = CliRunner().invoke(main, ["report", str(board), "--compare", "relative"])
+    assert bad.exit_code == 2 and "--compare expects two encodings A,B" in bad.output
