@@ -1,9 +1,12 @@
 """Shared test setup: small thread count (CI has 2 cores) and no stray plugins' side effects."""
 
+import os
+
 import pytest
 import torch
 
-torch.set_num_threads(2)
+# Under pytest-xdist (`pytest -n 2`, as CI runs it) each of the two workers gets one core.
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
 
 
 @pytest.fixture

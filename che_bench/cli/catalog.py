@@ -73,10 +73,30 @@ def list_command(what: str, pattern: str) -> None:
     show_default=True,
     help=f"Input length N (at most {MAX_SAMPLE_LENGTH:,}: the output is meant to be read).",
 )
-@click.option("--count", "-c", type=click.IntRange(1, 100), default=3, show_default=True)
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option(
+    "--count",
+    "-c",
+    type=click.IntRange(1, 100),
+    default=3,
+    show_default=True,
+    help="How many examples.",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Seed of the numpy generator the examples are drawn from.",
+)
 def sample(task: str, length: int, count: int, seed: int) -> None:
-    """Print decoded examples of TASK at input length N, to see what it asks."""
+    """Print decoded examples of TASK at input length N, to see what it asks: the input
+    tokens, the target and the mask of the positions that are scored.
+
+    \b
+    Examples:
+      che-bench sample --task reverse_string --length 8
+      che-bench sample -t solve_equation -n 12 -c 5 --seed 3
+    """
     import numpy as np
 
     from che_bench.generators import get_task

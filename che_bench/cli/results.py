@@ -200,7 +200,16 @@ def leaderboard() -> None:
 @leaderboard.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def verify(file: Path) -> None:
-    """Report duplicate runs, corrupt lines and schema problems in FILE (exit 1 if any)."""
+    """Report duplicate runs, corrupt lines and schema problems in FILE (exit 1 if any).
+
+    Forced re-runs (`run --force`) and evaluation rows (`che-bench evaluate`) share a
+    run_key with a training row by design and are never counted as duplicates.
+
+    \b
+    Examples:
+      che-bench leaderboard verify leaderboards/local.jsonl
+      che-bench leaderboard verify leaderboards/cpu-repro.jsonl && echo clean
+    """
     from che_bench.results.leaderboard import verify as verify_file
 
     if not file.is_file():

@@ -32,7 +32,13 @@ if TYPE_CHECKING:
     show_default=True,
     help="Budget preset name (smoke, quick, paper) or a YAML file.",
 )
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Seed of the initialisation, the data stream and dropout (the run_key ends in -s<seed>).",
+)
 @click.option(
     "--seeds",
     help="Train several seeds (N, LO-HI or a list) as one seed-parallel ensemble; one row each.",
@@ -82,6 +88,7 @@ if TYPE_CHECKING:
     type=click.Path(dir_okay=False, path_type=Path),
     default=DEFAULT_LEADERBOARD,
     show_default=True,
+    help="The JSONL file the run's row is appended to (created if missing).",
 )
 @click.option(
     "--run-dir",

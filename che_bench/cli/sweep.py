@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     type=click.Path(dir_okay=False, path_type=Path),
     default=DEFAULT_LEADERBOARD,
     show_default=True,
+    help="The JSONL file each run's row is appended to; runs with an ok row there are skipped.",
 )
 @click.option("--device", help="auto (default), cpu or cuda.")
 @click.option(
