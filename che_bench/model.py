@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from che_bench.encodings.base import Encoding, ModelDims
+from che_bench.encodings.base import Encoding, LayerContext, ModelDims
 from che_bench.errors import ConfigError
 
 
@@ -94,24 +94,38 @@ class Attention(nn.Module):
     ) -> Tensor:
         """Outputs for the query rows ``first_row``.. (keys and values: every row)."""
         batch, length, width = x.shape
-
-        def heads(t: Tensor) -> Tensor:
-            return t.view(batch, length, self.num_heads, self.head_dim).transpose(1, 2)
-
-        ctx = encoding.prepare(layer, length, x.device, generator)
-        q, k = encoding.qk(layer, ctx, heads(self.q(x)), heads(self.k(x)))
-        v = heads(self.v(x))
+        ctx, q, k = self.project(x, layer, encoding, generator)
+        v = self.heads(self.v(x))
         outputs = []
         for rows in query_blocks(length, query_chunk, first_row):
             scores = encoding.scores(layer, ctx, q, k, rows)
             if encoding.causal:
-                start = rows.start or 0
-                i = torch.arange(start, start + scores.shape[-2], device=x.device)[:, None]
-                j = torch.arange(length, device=x.device)[None, :]
-                scores = scores.masked_fill(j > i, torch.finfo(scores.dtype).min)
+                scores = causal_masked(scores, rows.start or 0)
             outputs.append(torch.matmul(torch.softmax(scores, dim=-1), v))
         out = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)
         return self.o(out.transpose(1, 2).reshape(batch, length - first_row, width))
+
+    def heads(self, t: Tensor) -> Tensor:
+        """[B, T, d_model] → per-head [B, H, T, head_dim]."""
+        batch, length, _ = t.shape
+        return t.view(batch, length, self.num_heads, self.head_dim).transpose(1, 2)
+
+    def project(
+        self, x: Tensor, layer: int, encoding: Encoding, generator: torch.Generator | None
+    ) -> tuple[LayerContext, Tensor, Tensor]:
+        """The encoding's per-forward context of ``layer`` and the per-head q, k after its
+        ``qk`` hook (RoPE rotates them there)."""
+        ctx = encoding.prepare(layer, x.shape[1], x.device, generator)
+        q, k = encoding.qk(layer, ctx, self.heads(self.q(x)), self.heads(self.k(x)))
+        return ctx, q, k
+
+
+def causal_masked(scores: Tensor, first_row: int = 0) -> Tensor:
+    """``scores`` [.., rows, T] of the query rows from ``first_row`` on, every key after
+    its query set to the dtype's minimum (exp → 0 in the softmax)."""
+    i = torch.arange(first_row, first_row + scores.shape[-2], device=scores.device)[:, None]
+    j = torch.arange(scores.shape[-1], device=scores.device)[None, :]
+    return scores.masked_fill(j > i, torch.finfo(scores.dtype).min)
 
 
 class EncoderLayer(nn.Module):

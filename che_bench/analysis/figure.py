@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from che_bench.analysis.maps import ATTENTION, Maps
-from che_bench.errors import CheBenchError, ConfigError
+from che_bench.errors import ConfigError
+from che_bench.results.plots import pyplot
 
 DPI = 100
 MAX_WIDTH_IN = 24.0  # 2400 px at DPI
@@ -33,19 +34,6 @@ class Layout:
     colorbars: int
     axes: int
     size_px: tuple[int, int]
-
-
-def pyplot() -> Any:
-    try:
-        import matplotlib
-    except ImportError:
-        raise CheBenchError(
-            "figures need matplotlib: install che-bench[plot] (pip install 'che-bench[plot]')"
-        ) from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def map_names(maps_by_length: Mapping[int, Maps]) -> list[str]:

@@ -19,7 +19,7 @@ from torch import Tensor
 from che_bench.encodings.base import as_map
 from che_bench.errors import ConfigError
 from che_bench.generators import Task
-from che_bench.model import Encoder
+from che_bench.model import Encoder, causal_masked
 from che_bench.seeding import torch_generator
 
 ATTENTION = "attention"
@@ -154,18 +154,10 @@ def _layer_maps(
 ) -> dict[str, Tensor]:
     """Recompute Attention.forward's context, q, k and scores for the one sequence ``x``."""
     attention, encoding = model.layers[layer].attention, model.encoding
-    _, length, _ = x.shape
-
-    def heads(t: Tensor) -> Tensor:
-        return t.view(1, length, attention.num_heads, attention.head_dim).transpose(1, 2)
-
-    ctx = encoding.prepare(layer, length, x.device, generator)
-    q, k = encoding.qk(layer, ctx, heads(attention.q(x)), heads(attention.k(x)))
+    ctx, q, k = attention.project(x, layer, encoding, generator)
     scores = encoding.scores(layer, ctx, q, k)
     if encoding.causal:
-        i = torch.arange(length, device=x.device)[:, None]
-        j = torch.arange(length, device=x.device)[None, :]
-        scores = scores.masked_fill(j > i, torch.finfo(scores.dtype).min)
+        scores = causal_masked(scores)
     maps = dict(encoding.explain(layer, ctx, q, k))
     maps[ATTENTION] = as_map(torch.softmax(scores, dim=-1))
     return maps

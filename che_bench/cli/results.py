@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from che_bench.cli._common import console, say
 from che_bench.errors import ConfigError
 from che_bench.util import DEFAULT_LEADERBOARD, matches
+
+if TYPE_CHECKING:
+    from che_bench.results.columns import Column
+    from che_bench.results.record import RunRecord
+    from che_bench.results.stats import Group
 
 
 @click.command()
@@ -113,7 +120,14 @@ def report(
     click.echo(render[fmt](groups, extras), nl=False)
 
 
-def extra_columns(leaderboard, groups, every, tasks, pair, evaluations) -> list:
+def extra_columns(
+    leaderboard: Path,
+    groups: Sequence[Group],
+    every: Sequence[RunRecord],
+    tasks: Sequence[str],
+    pair: str | None,
+    evaluations: bool,
+) -> list[Column]:
     """The columns ``--compare A,B`` and ``--evaluations`` add (see results.columns)."""
     from che_bench.results import columns
 

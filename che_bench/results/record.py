@@ -59,6 +59,11 @@ __all__ = [
 ]
 
 
+def _now() -> str:
+    """The UTC time now, to the second, as a row's ``timestamp``."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
 def _torch_version() -> str:
     """torch's version, without importing torch if nothing has yet."""
     torch = sys.modules.get("torch")
@@ -103,7 +108,7 @@ class RunRecord:
     versions: dict[str, str | None]
     model: str | None = None  # the kept model's path, if the run kept one
     evaluation: dict[str, Any] | None = None  # kind "evaluation": see EVALUATION_KEYS
-    timestamp: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    timestamp: str = field(default_factory=_now)
 
     def __post_init__(self) -> None:
         if self.run_key is None and isinstance(self.config_hash, str):
@@ -213,8 +218,6 @@ class RunRecord:
     def evaluation_of(
         self,
         test_lengths: tuple[int, int],
-        accuracy_by_length: Mapping[int | str, float | None],
-        score: float | None,
         *,
         samples: int,
         stride: int,
@@ -223,7 +226,8 @@ class RunRecord:
     ) -> RunRecord:
         """The ``evaluation`` row of this training row's kept model scored on ``test_lengths``
         (every ``stride``-th, ``samples`` per length, test set ``seed``) on ``device``: the
-        same run_key and config, its own test lengths, scores, id, versions and time."""
+        same run_key and config, its own test lengths, id, versions and time, no scores yet
+        (:meth:`with_scores` adds them)."""
         spec = {"of_run_id": self.run_id, "samples": samples, "stride": stride, "seed": seed}
         return dataclasses.replace(
             self,
@@ -231,15 +235,15 @@ class RunRecord:
             kind="evaluation",
             rerun=False,
             test_lengths=list(test_lengths),
-            accuracy_by_length={str(k): v for k, v in accuracy_by_length.items()},
-            score=score,
+            accuracy_by_length={},
+            score=None,
             train_accuracy_by_length={},
             train_score=None,
             device=device,
             versions=RunRecord.begin_versions(),
             evaluation=spec,
             wall_time_s=0.0,
-            timestamp=datetime.now(UTC).isoformat(timespec="seconds"),
+            timestamp=_now(),
         )
 
     def with_wall_time(self, seconds: float) -> RunRecord:

@@ -65,14 +65,10 @@ def save(
 ) -> Path:
     """Write ``model``'s weights and ``config`` to ``directory`` (each atomically: a crash
     leaves the old file or the new one); the model file's path."""
-    import torch
+    from che_bench.training.checkpoints import write_atomic
 
-    directory.mkdir(parents=True, exist_ok=True)
     weights = directory / MODEL_FILE
-    tmp = weights.with_suffix(f".tmp{os.getpid()}")
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    torch.save(state, tmp)
-    os.replace(tmp, weights)
+    write_atomic(weights, {k: v.detach().cpu() for k, v in model.state_dict().items()})
     about = {
         "run_key": config.run_key,
         "run_id": run_id,

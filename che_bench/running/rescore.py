@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from che_bench.errors import ConfigError
-from che_bench.results.leaderboard import OkRows, append_row
+from che_bench.results.leaderboard import OkRows
 from che_bench.results.record import RunRecord
 from che_bench.running.kept import KeptModel
 from che_bench.running.runner import device_name, failure_recorded, resolve_device
@@ -60,8 +60,6 @@ def rescore(
     spec = EvalSpec.from_config(config)
     record = row.evaluation_of(
         test_lengths,
-        {},
-        None,
         samples=spec.samples,
         stride=stride,
         seed=spec.seed,
@@ -73,12 +71,3 @@ def rescore(
         scores = evaluate(model, task, spec, torch_device, max_memory=max_memory, progress=progress)
         record = record.with_scores(scores.accuracy_by_length, scores.score)
     return failure.mark(record).with_wall_time(time.perf_counter() - started)
-
-
-def rescore_into(
-    leaderboard: Path, kept: KeptModel, test_lengths: tuple[int, int], **options
-) -> RunRecord:
-    """:func:`rescore` ``kept`` and append its row to ``leaderboard`` next to its training row."""
-    record = rescore(kept, training_row(leaderboard, kept), test_lengths, **options)
-    append_row(leaderboard, record)
-    return record
