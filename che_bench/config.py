@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from che_bench.errors import ConfigError
-from che_bench.model import ModelConfig
+from che_bench.model_config import ModelConfig, resolve_model
 from che_bench.presets import load_preset
 from che_bench.util import HASHED_IF_CHANGED
 
@@ -97,11 +97,16 @@ class RunConfig:
     deterministic: bool = True
     compile: bool = False
     keep_model: bool = True  # keep the final weights under <run_dir>/<run_key>/model.pt
+    log: str | None = None  # also send the run to "tensorboard" or "wandb" (not recorded)
+    log_dir: str | None = None  # where the logger writes (default: the run's own folder)
 
     #: Fields that change where or how fast a run goes, or what it leaves on disk, never its
     #: numbers (``deterministic`` and ``compile`` may change float rounding on CUDA; both are
     #: recorded in the row).
     UNHASHED = ("seed", "log_every", "checkpoint_every", "deterministic", "compile", "keep_model")
+    #: Where else a run is reported (:mod:`che_bench.running.loggers`): in neither the hash
+    #: nor :meth:`to_dict`, so never in a row, a kept model's config or a report's protocol.
+    NOT_RECORDED = ("log", "log_dir")
     #: Hashed fields added after rows were first written: they enter the hash only when set
     #: away from their default, so every earlier config keeps its hash.
     HASHED_IF_CHANGED = HASHED_IF_CHANGED
@@ -113,6 +118,8 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
+        for name in self.NOT_RECORDED:
+            del data[name]
         data["train_lengths"] = list(self.train_lengths)
         data["test_lengths"] = list(self.test_lengths)
         return data
@@ -181,9 +188,7 @@ def resolve(
     test_lengths, stride = parse_strided(merged.pop("test_lengths"), "test lengths")
     if stride is not None and overrides.get("test_stride") is None:
         merged["test_stride"] = stride
-    model = ModelConfig(**{**dataclasses.asdict(ModelConfig()), **(values.get("model") or {})})
-    if isinstance(merged.get("model"), ModelConfig):
-        model = merged.pop("model")
+    model = resolve_model(values.get("model"), merged.pop("model", None))
     config = RunConfig(
         task=task,
         encoding=encoding,
@@ -193,7 +198,7 @@ def resolve(
         model=model,
         train_lengths=parse_range(merged.pop("train_lengths"), "train lengths"),
         test_lengths=test_lengths,
-        **{k: v for k, v in merged.items() if k != "model"},
+        **merged,
     )
     validate(config)
     return config
@@ -202,6 +207,8 @@ def resolve(
 #: ``fp32``: everything in float32. ``bf16``: matmuls and attention under bfloat16 autocast
 #: (parameters, optimizer state and the loss stay float32).
 PRECISIONS = ("fp32", "bf16")
+#: Experiment trackers a run can also be sent to (``--log``).
+LOGGERS = ("tensorboard", "wandb")
 #: The most training steps a config may ask for (5× the 1M of Delétang et al., ICLR 2023).
 MAX_STEPS = 5_000_000
 #: The longest input length a config may name (the papers test up to 500).
@@ -236,6 +243,12 @@ def validate(config: RunConfig) -> None:
     _flag(config.deterministic, "deterministic")
     _flag(config.compile, "compile")
     _flag(config.keep_model, "keep_model")
+    if config.log is not None and config.log not in LOGGERS:
+        raise ConfigError(f"log must be one of {', '.join(LOGGERS)}, got {config.log!r}")
+    if config.log_dir is not None and not isinstance(config.log_dir, str | Path):
+        raise ConfigError(f"log_dir must be a folder path, got {config.log_dir!r}")
+    if config.log_dir is not None and config.log is None:
+        raise ConfigError("log_dir is set but no logger is: add --log tensorboard or --log wandb")
     if config.precision not in PRECISIONS:
         raise ConfigError(
             f"precision must be one of {', '.join(PRECISIONS)}, got {config.precision!r}"

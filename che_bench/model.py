@@ -14,29 +14,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from che_bench.encodings.base import Encoding, LayerContext, ModelDims
+from che_bench.encodings.base import Encoding, LayerContext
 from che_bench.errors import ConfigError
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Architecture hyper-parameters (``models/*.yaml`` ``model:`` section)."""
-
-    num_layers: int = 5
-    d_model: int = 64
-    num_heads: int = 8
-    ffn_mult: int = 4
-    dropout: float = 0.1
-
-    @property
-    def dims(self) -> ModelDims:
-        return ModelDims(self.d_model, self.num_heads, self.num_layers)
+from che_bench.model_config import ModelConfig
 
 
 def dropout(

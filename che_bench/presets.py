@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from che_bench.errors import ConfigError, UnknownNameError
-from che_bench.model import ModelConfig
+from che_bench.model_config import ModelConfig
 from che_bench.yamlio import load_mapping
 
 PACKAGE_DIR = Path(__file__).resolve().parent

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,13 @@ HASHED_IF_CHANGED: dict[str, Any] = {
 
 DEFAULT_LEADERBOARD = Path("leaderboards/local.jsonl")
 DEFAULT_RUN_DIR = Path("runs")
-EXECUTORS = ("local", "ray", "inline")
+#: The folder the command line's default leaderboard and run folder are in (default: the
+#: current folder), so that every command of a project finds the same results.
+HOME_ENV = "CHE_BENCH_HOME"
+#: How ``--help`` shows the two defaults.
+LEADERBOARD_SHOWN = f"$CHE_BENCH_HOME/{DEFAULT_LEADERBOARD} if set, else ./{DEFAULT_LEADERBOARD}"
+RUN_DIR_SHOWN = f"$CHE_BENCH_HOME/{DEFAULT_RUN_DIR} if set, else ./{DEFAULT_RUN_DIR}"
+EXECUTORS = ("local", "ray", "slurm", "inline")
 #: The most seeds one grid or ``run --seeds`` may name (a typo like 0-100000 is refused).
 MAX_SEEDS = 1000
 
@@ -34,6 +41,19 @@ SIZE_UNITS = {
     "g": 2**30,
     "gb": 2**30,
 }
+
+
+def home() -> Path:
+    """``$CHE_BENCH_HOME``, or the current folder."""
+    return Path(os.environ.get(HOME_ENV) or ".")
+
+
+def default_leaderboard() -> Path:
+    return home() / DEFAULT_LEADERBOARD
+
+
+def default_run_dir() -> Path:
+    return home() / DEFAULT_RUN_DIR
 
 
 def parse_size(text: str | None, what: str = "--max-memory") -> int | None:

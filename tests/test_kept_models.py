@@ -60,7 +60,8 @@ def test_no_keep_model_keeps_nothing_and_leaves_the_run_key_alone(tmp_path):
     plain = config(keep_model=False)
     assert plain.run_key == config().run_key  # where the model goes is not the numbers
     row = che_bench.run(plain, leaderboard=tmp_path / "lb.jsonl", device="cpu", run_dir=runs)
-    assert row.status == "ok" and row.model is None and not (runs / row.run_key).exists()
+    assert row.status == "ok" and row.model is None
+    assert [p.name for p in (runs / row.run_key).iterdir()] == ["curve.jsonl"]  # no model
 
 
 def test_a_failed_run_keeps_no_model(tmp_path, monkeypatch):
@@ -160,7 +161,8 @@ def test_runs_list_show_and_prune(trained, tmp_path):
     dry = cli("runs", "prune", "--pe", "nope", "--dry-run", "--run-dir", str(runs))
     assert "1 kept model(s)" in dry.output and (runs / other.run_key / "model.pt").exists()
     cli("runs", "prune", "--pe", "nope", "--run-dir", str(runs))
-    assert not (runs / other.run_key).exists() and (runs / row.run_key / "model.pt").exists()
+    assert [p.name for p in (runs / other.run_key).iterdir()] == ["curve.jsonl"]  # curve kept
+    assert (runs / row.run_key / "model.pt").exists()
     assert len(read_rows(board).rows) == 2  # rows stay
 
 

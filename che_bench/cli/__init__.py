@@ -55,9 +55,11 @@ def _register() -> None:
     from che_bench.cli.catalog import list_command, sample
     from che_bench.cli.check import check
     from che_bench.cli.compare import compare
+    from che_bench.cli.export import export
     from che_bench.cli.inspect import inspect
     from che_bench.cli.kept import evaluate, runs
-    from che_bench.cli.results import leaderboard, plot, report
+    from che_bench.cli.plot import plot
+    from che_bench.cli.results import leaderboard, report
     from che_bench.cli.run import run
     from che_bench.cli.sweep import sweep
 
@@ -65,6 +67,7 @@ def _register() -> None:
     for command in (*commands, leaderboard):
         main.add_command(command)
     main.add_command(inspect)
+    main.add_command(export)
 
 
 _register()

@@ -25,6 +25,7 @@ from rich.progress import (
 
 from che_bench.cli._common import Real, console, say
 from che_bench.config import RunConfig
+from che_bench.errors import ConfigError
 from che_bench.util import EXECUTORS
 
 if TYPE_CHECKING:
@@ -98,6 +99,9 @@ class ExecutorChoice:
     address: str | None
     cpus_per_run: float
     gpus_per_run: float | None
+    slurm_partition: str | None = None
+    slurm_time: str | None = None
+    slurm_folder: Path | None = None
 
     def build(
         self, device: str, run_dir: Path | None, *, name: str = "local", jobs: int | None = None
@@ -107,7 +111,12 @@ class ExecutorChoice:
         from che_bench.running.runner import resolve_device
 
         name = self.name or name
-        if name != "ray":  # workers run here: settle "auto" and reject a missing GPU up front
+        slurm = {"partition": self.slurm_partition, "time": self.slurm_time}
+        slurm["folder"] = self.slurm_folder
+        given = [f"--slurm-{key}" for key, value in slurm.items() if value is not None]
+        if given and name != "slurm":
+            raise ConfigError(f"{given[0]} applies only to --executor slurm, not {name}")
+        if name not in ("ray", "slurm"):  # runs here: settle "auto", reject a missing GPU now
             device = str(resolve_device(device))
         return make_executor(
             name,
@@ -117,6 +126,9 @@ class ExecutorChoice:
             address=self.address,
             cpus_per_run=self.cpus_per_run,
             gpus_per_run=self.gpus_per_run,
+            slurm_partition=self.slurm_partition,
+            slurm_time=self.slurm_time,
+            slurm_folder=self.slurm_folder,
         )
 
 
@@ -142,12 +154,15 @@ def run_configs(
 
 
 executor_options = [
-    click.option("--executor", type=EXECUTOR_CHOICE, help="local (default), ray or inline."),
+    click.option(
+        "--executor", type=EXECUTOR_CHOICE, help="local (default), ray, slurm or inline."
+    ),
     click.option(
         "--jobs",
         "-j",
         type=click.IntRange(min=1),
-        help="Parallel runs for the local executor (default: one per CPU).",
+        help="Parallel runs: local workers (default one per CPU), or Slurm jobs in flight "
+        "(default 32).",
     ),
     click.option("--address", help="Ray cluster: auto or HOST:PORT (default: start one here)."),
     click.option(
@@ -155,9 +170,26 @@ executor_options = [
         type=Real(0, low_open=True),
         default=1.0,
         show_default=True,
-        help="Ray: num_cpus requested per run (also its torch threads).",
+        help="Ray/Slurm: CPUs requested per run (also its torch threads).",
     ),
-    click.option("--gpus-per-run", type=Real(0), help="Ray: num_gpus per run (default 1 on cuda)."),
+    click.option(
+        "--gpus-per-run",
+        type=Real(0),
+        help="Ray/Slurm: GPUs per run (default 1 on cuda, else 0); on Slurm, --device auto "
+        "is cuda when this is above 0.",
+    ),
+    click.option("--slurm-partition", help="Slurm: the partition the jobs go to (sbatch -p)."),
+    click.option(
+        "--slurm-time",
+        metavar="TIME",
+        help="Slurm: each job's time limit, minutes or H:MM:SS (default 60 minutes).",
+    ),
+    click.option(
+        "--slurm-folder",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Slurm: submitit's job folder (pickles, logs), shared with the nodes "
+        "(default RUN_DIR/slurm).",
+    ),
 ]
 
 
@@ -168,6 +200,7 @@ def with_executor_options(func):
     def command(**kwargs):
         flags = [kwargs.pop(k) for k in ("executor", "jobs", "address")]
         flags += [kwargs.pop("cpus_per_run"), kwargs.pop("gpus_per_run")]
+        flags += [kwargs.pop(f"slurm_{k}") for k in ("partition", "time", "folder")]
         return func(executor=ExecutorChoice(*flags), **kwargs)
 
     for option in reversed(executor_options):

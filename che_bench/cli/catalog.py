@@ -24,12 +24,12 @@ def list_command(what: str, pattern: str) -> None:
       che-bench list encodings 'dape*'
       che-bench list tasks '*string*'
     """
-    from che_bench.encodings import ENCODINGS, list_encodings
-    from che_bench.generators import list_tasks
     from che_bench.presets import list_presets, load_card, load_preset
 
     table = Table(box=None, pad_edge=False)
     if what == "tasks":
+        from che_bench.generators import list_tasks
+
         names = list_tasks(pattern)
         for column in ("task", "level", "chance", "train", "test", "description"):
             table.add_column(column)
@@ -44,6 +44,8 @@ def list_command(what: str, pattern: str) -> None:
                 card["description"],
             )
     elif what == "encodings":
+        from che_bench.encodings import ENCODINGS, list_encodings  # imports torch
+
         names = list_encodings(pattern)
         table.add_column("encoding")
         table.add_column("options")

@@ -8,6 +8,7 @@ import click
 
 from che_bench.cli._common import check_writable, say
 from che_bench.errors import ConfigError
+from che_bench.util import RUN_DIR_SHOWN, default_run_dir
 
 #: The default extrapolated length is the run's longest test length, at most this.
 READABLE_LENGTH = 200
@@ -68,8 +69,8 @@ def lengths_of(config, length: int | None, at: int | None) -> list[int]:
 @click.option(
     "--run-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("runs"),
-    show_default=True,
+    default=default_run_dir,
+    show_default=RUN_DIR_SHOWN,
     help="Where the runs keep their models.",
 )
 @click.option(

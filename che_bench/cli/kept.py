@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING
 import click
 
 from che_bench.cli._common import check_writable, console, say
-from che_bench.util import DEFAULT_LEADERBOARD, DEFAULT_RUN_DIR, fmt_range, matches, parse_size
+from che_bench.util import (
+    LEADERBOARD_SHOWN,
+    RUN_DIR_SHOWN,
+    default_leaderboard,
+    default_run_dir,
+    fmt_range,
+    matches,
+    parse_size,
+)
 
 if TYPE_CHECKING:
     from che_bench.running.kept import KeptModel
@@ -17,8 +25,8 @@ if TYPE_CHECKING:
 RUN_DIR = click.option(
     "--run-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=DEFAULT_RUN_DIR,
-    show_default=True,
+    default=default_run_dir,
+    show_default=RUN_DIR_SHOWN,
     help="Where the runs kept their models.",
 )
 
@@ -34,8 +42,8 @@ RUN_DIR = click.option(
 @click.option(
     "--leaderboard",
     type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_LEADERBOARD,
-    show_default=True,
+    default=default_leaderboard,
+    show_default=LEADERBOARD_SHOWN,
     help="The leaderboard holding the run's row; the evaluation row is appended to it.",
 )
 @RUN_DIR

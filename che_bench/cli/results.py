@@ -1,4 +1,4 @@
-"""``che-bench report``, ``plot`` and ``leaderboard verify``: read leaderboards."""
+"""``che-bench report`` and ``leaderboard verify``: read leaderboards."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ import click
 
 from che_bench.cli._common import console, say
 from che_bench.errors import ConfigError
-from che_bench.util import DEFAULT_LEADERBOARD, matches
+from che_bench.util import default_leaderboard, matches
 
 if TYPE_CHECKING:
     from che_bench.results.columns import Column
     from che_bench.results.record import RunRecord
+    from che_bench.results.site import Site
     from che_bench.results.stats import Group
 
 
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 @click.argument(
     "leaderboard",
     required=False,
-    default=str(DEFAULT_LEADERBOARD),
+    default=default_leaderboard,
     type=click.Path(dir_okay=False, path_type=Path),
 )
 @click.option("--task", "-t", "tasks", multiple=True, help="Only tasks matching, repeatable.")
@@ -32,14 +33,23 @@ if TYPE_CHECKING:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["table", "markdown", "csv", "json"]),
+    type=click.Choice(["table", "markdown", "csv", "json", "html"]),
     default="table",
     show_default=True,
+    help="html: a static site (sortable tables, curve figures, a page per run) into -o DIR.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    help="With --format html: the site's directory (required). With markdown, csv or json: "
+    "the file to write instead of standard output.",
 )
 @click.option(
     "--readme",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Write DIR/README.md with the table of every leaderboard in DIR, and exit.",
+    help="Write DIR/README.md with the table of every leaderboard in DIR, and exit "
+    "(with --format html: the site of every leaderboard in DIR, into -o).",
 )
 @click.option(
     "--trend",
@@ -59,15 +69,23 @@ if TYPE_CHECKING:
     is_flag=True,
     help="Add a column per length range that `che-bench evaluate` re-scored kept models on.",
 )
+@click.option(
+    "--curves",
+    is_flag=True,
+    help="Print the per-length accuracies instead, one line per run, split (train|test) and "
+    "length (with --format csv or json; with --evaluations, evaluation rows too).",
+)
 def report(
     leaderboard: Path,
     tasks: tuple[str, ...],
     encodings: tuple[str, ...],
     fmt: str,
+    output: Path | None,
     readme: Path | None,
     trend: bool,
     pair: str | None,
     evaluations: bool,
+    curves: bool,
 ) -> None:
     """Per task and encoding: seeds, best score (max over seeds × lr), mean ± sem over seeds.
 
@@ -79,11 +97,36 @@ def report(
       che-bench report history.jsonl --trend
       che-bench report leaderboards/cpu-repro.jsonl --task bucket_sort --compare rand-relative,nope
       che-bench report --evaluations      # with the scores of `che-bench evaluate` rows
+      che-bench report leaderboards/cpu-repro.jsonl --format csv --curves > curves.csv
+      che-bench report leaderboards/cpu-repro.jsonl --format html -o site/
+      che-bench report --readme leaderboards/ --format html -o site/   # every leaderboard
     """
     from che_bench.results import history
     from che_bench.results import report as lib
 
-    if trend or history.is_history(leaderboard):
+    if curves and (fmt not in ("csv", "json") or trend):
+        raise ConfigError("--curves prints a leaderboard's per-length table; add --format csv|json")
+    is_history = trend or history.is_history(leaderboard)
+    if is_history and (fmt == "html" or output is not None):
+        raise ConfigError("a check history (--trend) prints to the terminal, with no -o and no "
+                          "--format html; `che-bench plot --kind trend` draws it")  # fmt: skip
+    if fmt == "html" and output is None:
+        raise ConfigError("--format html writes a site: pass -o DIR (e.g. -o site/)")
+    if output is not None and fmt == "table":
+        raise ConfigError("-o writes --format markdown, csv, json or html; the table is for "
+                          "the terminal")  # fmt: skip
+
+    def emit(text: str) -> None:
+        if output is None:
+            click.echo(text, nl=False)
+            return
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot write {output}: {exc.strerror}") from None
+        say(f"wrote {output}", markup=False)
+
+    if is_history:
         entries = [e for e in history.read(leaderboard)
                    if matches(e.task, tasks) and matches(e.encoding, encodings)]  # fmt: skip
         if not entries:
@@ -91,13 +134,28 @@ def report(
         click.echo(history.render_trend(entries), nl=False)
         return
 
+    if readme is not None and fmt == "html":
+        from che_bench.results import site
+
+        boards = site.leaderboards_in(readme, tasks, encodings)
+        written_site(site.write_site(boards, output))
+        return
     if readme is not None:
+        if output is not None:
+            raise ConfigError("--readme writes DIR/README.md; -o goes with --format html")
         target = readme / "README.md"
         target.write_text(lib.readme(readme), encoding="utf-8")
         say(f"wrote {target}")
         return
     kinds = ("train", "evaluation") if evaluations else ("train",)
     every = lib.load_rows(leaderboard, tasks, encodings, kinds)
+    if curves:
+        from che_bench.results import frames
+
+        if not every:
+            raise ConfigError(f"no rows in {leaderboard} match the --task/--pe filters")
+        emit((frames.curves_csv if fmt == "csv" else frames.curves_json)(every))
+        return
     rows = [r for r in every if r.kind == "train"]
     if not rows:
         raise ConfigError(f"no rows in {leaderboard} match the --task/--pe filters")
@@ -116,8 +174,21 @@ def report(
             style="dim",
         )
         return
+    if fmt == "html":
+        from che_bench.results import site
+
+        written_site(site.write_site([(leaderboard.name, rows)], output, extras))
+        return
     render = {"markdown": lib.render_markdown, "csv": lib.render_csv, "json": lib.render_json}
-    click.echo(render[fmt](groups, extras), nl=False)
+    emit(render[fmt](groups, extras))
+
+
+def written_site(site: Site) -> None:
+    """The lines saying what ``report --format html`` wrote (a ``results.site.Site``)."""
+    figures = f"{len(site.figures)} figure{'' if len(site.figures) == 1 else 's'}"
+    say(f"wrote {site.index} ({len(site.pages)} run pages, {figures})", markup=False)
+    if site.note:
+        say(site.note, style="yellow", markup=False)
 
 
 def extra_columns(
@@ -144,66 +215,6 @@ def extra_columns(
             raise ConfigError(f"{leaderboard} has no evaluation rows (`che-bench evaluate`)")
         extras += found
     return extras
-
-
-@click.command()
-@click.argument("leaderboard", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--output",
-    "-o",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="PNG (or any format matplotlib writes) to create.",
-)
-@click.option(
-    "--kind",
-    type=click.Choice(["curves", "heatmap", "trend"]),
-    default="curves",
-    show_default=True,
-    help="trend: LEADERBOARD is a check history (`che-bench check --record`).",
-)
-@click.option("--task", "-t", "tasks", multiple=True, help="Only tasks matching, repeatable.")
-@click.option("--pe", "encodings", multiple=True, help="Only encodings matching, repeatable.")
-@click.option(
-    "--stat",
-    type=click.Choice(["best", "mean"]),
-    default="best",
-    show_default=True,
-    help="Heatmap value: max over seeds × lr, or the mean at the best lr.",
-)
-def plot(
-    leaderboard: Path,
-    output: Path,
-    kind: str,
-    tasks: tuple[str, ...],
-    encodings: tuple[str, ...],
-    stat: str,
-) -> None:
-    """Plot accuracy vs length per encoding (curves) or a task × encoding heatmap.
-
-    \b
-    Examples:
-      che-bench plot leaderboards/local.jsonl -o curves.png --task parity_check
-      che-bench plot leaderboards/local.jsonl -o heatmap.png --kind heatmap
-      che-bench plot history.jsonl -o trend.png --kind trend
-    """
-    from che_bench.results import plots
-    from che_bench.results.report import load_rows
-
-    plots.pyplot()  # a missing extra fails before any work
-    if kind == "trend":
-        from che_bench.results import history
-
-        plots.plot_trend(history.read(leaderboard), output)
-        say(f"wrote {output}")
-        return
-    every = load_rows(leaderboard, tasks, encodings, ("train", "evaluation"))
-    rows = [r for r in every if r.kind == "train"]
-    if kind == "curves":  # extended by the evaluation rows of `che-bench evaluate`
-        plots.plot_curves(rows, output, [r for r in every if r.kind == "evaluation"])
-    else:
-        plots.plot_heatmap(rows, output, stat)
-    say(f"wrote {output}")
 
 
 @click.group()

@@ -9,8 +9,18 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from che_bench.cli._common import Real, check_writable, console, parse_pe_options, say
+from che_bench.cli._logging import require_loggers, with_log_options
 from che_bench.cli._view import ProgressView, render_row
-from che_bench.util import DEFAULT_LEADERBOARD, DEFAULT_RUN_DIR, fmt_range, parse_seeds, parse_size
+from che_bench.errors import ConfigError
+from che_bench.util import (
+    LEADERBOARD_SHOWN,
+    RUN_DIR_SHOWN,
+    default_leaderboard,
+    default_run_dir,
+    fmt_range,
+    parse_seeds,
+    parse_size,
+)
 
 if TYPE_CHECKING:
     from che_bench.running.gate import Skip
@@ -86,15 +96,15 @@ if TYPE_CHECKING:
 @click.option(
     "--leaderboard",
     type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_LEADERBOARD,
-    show_default=True,
+    default=default_leaderboard,
+    show_default=LEADERBOARD_SHOWN,
     help="The JSONL file the run's row is appended to (created if missing).",
 )
 @click.option(
     "--run-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=DEFAULT_RUN_DIR,
-    show_default=True,
+    default=default_run_dir,
+    show_default=RUN_DIR_SHOWN,
     help="Where checkpoints live (a re-run resumes from them) and ok runs keep their model.",
 )
 @click.option(
@@ -104,6 +114,7 @@ if TYPE_CHECKING:
     "`che-bench evaluate` and `che-bench inspect`.",
 )
 @click.option("--checkpoint-every", type=int, help="Steps between checkpoints.")
+@with_log_options
 @click.option("--max-memory", help="Evaluation memory budget, e.g. 2GB (default: 1/4 of free).")
 @click.option(
     "--force",
@@ -133,6 +144,7 @@ def run(
       che-bench run --task solve_equation --pe dape-kerple
       che-bench run --task reverse_string --pe dapev2-kerple --pe-opt kernel=5 --steps 2000
       che-bench run --task parity_check --pe nope --preset smoke --force   # run it again
+      che-bench run --task parity_check --pe alibi --preset smoke --log tensorboard
 
     Killed runs resume from their last checkpoint when the same command is run again. A run
     that already has an ok row in the leaderboard is not run again (its row is shown, exit
@@ -152,7 +164,10 @@ def run(
     )
     budget = parse_size(max_memory)
     check_writable(leaderboard)
+    require_loggers([config])
     if seeds is not None:
+        if config.log:
+            raise ConfigError("--log is not available with --seeds; use `che-bench sweep`")
         run_ensemble(config, parse_seeds(seeds), leaderboard, device, run_dir, budget, force)
         return
     console.print(
@@ -189,6 +204,8 @@ def run(
     say(f"appended 1 row to {leaderboard}{rerun}")
     if record.model:
         say(f"kept the model: {record.model} (re-score it: che-bench evaluate {record.run_key})")
+    if config.log:
+        say(log_line(config, run_dir))
     if record.status != "ok":
         sys.exit(1)
 
@@ -237,6 +254,18 @@ def run_ensemble(
     say(f"appended {len(records)} rows to {leaderboard}")
     if any(r.status != "ok" for r in records):
         sys.exit(1)
+
+
+def log_line(config: Any, run_dir: Path) -> str:
+    """Where ``--log`` sent the run, and how to look at it."""
+    from che_bench.running.loggers import log_folder
+
+    folder = log_folder(config, run_dir)
+    if config.log == "tensorboard":
+        view = config.log_dir or run_dir
+        return f"logged to TensorBoard: {folder} (view: tensorboard --logdir {view})"
+    where = f" (files under {folder})" if folder is not None else ""
+    return f"logged to Weights & Biases as run {config.run_key}{where}"
 
 
 def skip_line(skip: Skip, leaderboard: Path) -> str:

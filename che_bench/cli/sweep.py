@@ -18,8 +18,15 @@ from che_bench.cli._grid import (
     run_line,
     with_executor_options,
 )
+from che_bench.cli._logging import require_loggers, with_log_options
 from che_bench.errors import ConfigError
-from che_bench.util import DEFAULT_LEADERBOARD, DEFAULT_RUN_DIR, parse_seeds
+from che_bench.util import (
+    LEADERBOARD_SHOWN,
+    RUN_DIR_SHOWN,
+    default_leaderboard,
+    default_run_dir,
+    parse_seeds,
+)
 from che_bench.yamlio import parse_value
 
 if TYPE_CHECKING:
@@ -54,16 +61,16 @@ if TYPE_CHECKING:
 @click.option(
     "--leaderboard",
     type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_LEADERBOARD,
-    show_default=True,
+    default=default_leaderboard,
+    show_default=LEADERBOARD_SHOWN,
     help="The JSONL file each run's row is appended to; runs with an ok row there are skipped.",
 )
 @click.option("--device", help="auto (default), cpu or cuda.")
 @click.option(
     "--run-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=DEFAULT_RUN_DIR,
-    show_default=True,
+    default=default_run_dir,
+    show_default=RUN_DIR_SHOWN,
     help="Checkpoints of unfinished runs (resumed on re-run) and the models ok runs keep.",
 )
 @click.option(
@@ -71,6 +78,7 @@ if TYPE_CHECKING:
     default=None,
     help="Keep each ok run's model in RUN_DIR/<run_key>/ (default on, about 1 MB a run).",
 )
+@with_log_options
 @click.option("--dry-run", is_flag=True, help="Show the plan and exit.")
 @with_executor_options
 def sweep(
@@ -87,6 +95,8 @@ def sweep(
     device: str | None,
     run_dir: Path,
     keep_model: bool | None,
+    log: str | None,
+    log_dir: str | None,
     dry_run: bool,
     executor: ExecutorChoice,
 ) -> None:
@@ -99,6 +109,9 @@ def sweep(
                                               # ruoss2023, dape2024, baseline-ci
       che-bench sweep --task parity_check --pe 'dape*' --seeds 0-9 --preset quick --jobs 2
       che-bench sweep sweeps/example.yaml --executor ray --address auto
+      che-bench sweep example --log tensorboard   # or overrides: {log: tensorboard} in the file
+      che-bench sweep example --executor slurm --slurm-partition gpu --gpus-per-run 1
+      che-bench sweep example --executor slurm --slurm-time 4:00:00 --jobs 100
 
     Flags override the file's values. Ctrl-C stops cleanly; run it again to resume.
     --dry-run prints the plan and the grid's estimated device-hours, from step and
@@ -122,12 +135,14 @@ def sweep(
     spec.lrs = parse_lrs(lrs, "--lr") if lrs else spec.lrs
     spec.preset = preset or spec.preset
     spec.encoding_options.update(parse_pe_options(pe_opts))
-    spec.overrides.update(parse_sets(sets))
+    parse_sets(sets, into=spec.overrides)
     if steps is not None:
         spec.overrides["steps"] = steps
     if keep_model is not None:
         spec.overrides["keep_model"] = keep_model
+    spec.overrides.update({k: v for k, v in (("log", log), ("log_dir", log_dir)) if v})
     configs = expand(spec)
+    require_loggers(configs)
     todo = pending(configs, leaderboard)
     runner = executor.build(
         device or spec.device or "auto", run_dir, name=spec.executor or "local", jobs=spec.jobs
@@ -163,10 +178,14 @@ def sweep(
 
 def estimate_line(configs: Sequence[RunConfig], device: str) -> str:
     """The grid's estimated cost from rates measured on this machine's ``device`` now."""
+    import torch
+
     from che_bench.running.cost import estimate_hours
     from che_bench.running.runner import device_name, resolve_device
 
-    torch_device = resolve_device("auto" if device == "auto" else device)
+    if device.startswith("cuda") and not torch.cuda.is_available():  # a Slurm login node
+        device = "auto"
+    torch_device = resolve_device(device)
     say(f"measuring step and evaluation rates on {device_name(torch_device)} …")
     hours, shapes = estimate_hours(configs, torch_device)
     per_run = hours / len(configs)
@@ -177,20 +196,34 @@ def estimate_line(configs: Sequence[RunConfig], device: str) -> str:
     )
 
 
-def parse_sets(pairs: Sequence[str]) -> dict[str, Any]:
-    """``--set key=value`` with the value read as YAML (numbers, lists, booleans)."""
+#: Settings that are mappings, reached field by field with a dotted ``--set`` key.
+NESTED_SETTINGS = ("model", "task_params")
+
+
+def parse_sets(pairs: Sequence[str], into: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``--set key=value`` with the value read as YAML (numbers, lists, booleans), merged into
+    ``into``; ``--set model.d_model=128`` sets one field of a mapping setting."""
     from che_bench.running.sweep import override_problem
 
-    overrides = {}
+    overrides = into if into is not None else {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         key = key.strip().replace("-", "_")
         if not sep or not key:
             raise ConfigError(f"--set expects KEY=VALUE (e.g. steps=100), got {pair!r}")
-        problem = override_problem(key)
+        head, dot, field = key.partition(".")
+        problem = override_problem(head)
         if problem:
             raise ConfigError(f"--set {key}: {problem}")
-        overrides[key] = parse_value(raw, f"--set {key}")
+        value = parse_value(raw, f"--set {key}")
+        if not dot:
+            overrides[key] = value
+        elif head in NESTED_SETTINGS and field and "." not in field:
+            nested = overrides.get(head)
+            overrides[head] = {**(nested if isinstance(nested, dict) else {}), field: value}
+        else:
+            nested = " or ".join(f"{n}.FIELD" for n in NESTED_SETTINGS)
+            raise ConfigError(f"--set {key}: only {nested} take a dotted key")
     return overrides
 
 

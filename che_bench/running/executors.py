@@ -11,6 +11,7 @@ ends (:func:`~che_bench.running.workers.die_with_parent`).
 - ``inline``: in this process, one run at a time (debugging, tests that monkeypatch).
 - ``local``: a process pool (forkserver, else spawn), ``jobs`` workers, no extra service.
 - ``ray``: one Ray task per run with its own ``num_cpus``/``num_gpus`` request.
+- ``slurm``: one Slurm job per run through submitit (:mod:`che_bench.running.slurm`).
 """
 
 from __future__ import annotations
@@ -265,8 +266,11 @@ def make_executor(
     address: str | None = None,
     cpus_per_run: float = 1.0,
     gpus_per_run: float | None = None,
+    slurm_partition: str | None = None,
+    slurm_time: str | None = None,
+    slurm_folder: Path | None = None,
 ) -> Executor:
-    """Build an executor by name (``local``, ``ray`` or ``inline``)."""
+    """Build an executor by name (``local``, ``ray``, ``slurm`` or ``inline``)."""
     if name == "inline":
         return InlineExecutor(device, run_dir)
     if name == "local":
@@ -281,6 +285,20 @@ def make_executor(
             address=address,
             cpus_per_run=cpus_per_run,
             gpus_per_run=gpus_per_run,
+        )
+    if name == "slurm":
+        from che_bench.running.slurm import SlurmExecutor, import_submitit, parse_slurm_time
+
+        import_submitit()
+        return SlurmExecutor(
+            device,
+            run_dir,
+            jobs=jobs,
+            partition=slurm_partition,
+            time_min=parse_slurm_time(slurm_time),
+            gpus_per_run=gpus_per_run,
+            cpus_per_run=cpus_per_run,
+            folder=slurm_folder,
         )
     raise ConfigError(f"unknown executor {name!r}; choose from {', '.join(EXECUTORS)}")
 

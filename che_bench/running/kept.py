@@ -125,8 +125,8 @@ def find(run_dir: Path, key: str) -> KeptModel:
 
 
 def remove(kept: KeptModel) -> None:
-    """Delete a kept model; its folder too, unless it holds a checkpoint of a run that
-    is resuming."""
+    """Delete a kept model; its folder too, unless it holds anything else (the run's
+    training curve, or the checkpoint of a run that is resuming)."""
     for name in (MODEL_FILE, CONFIG_FILE):
         (kept.directory / name).unlink(missing_ok=True)
     if not any(kept.directory.iterdir()):

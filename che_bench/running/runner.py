@@ -20,6 +20,7 @@ from che_bench.model import Encoder
 from che_bench.results.record import RunRecord
 from che_bench.running import kept
 from che_bench.running.gate import CHECKPOINT, RunClaimed, RunGate, RunSkipped, Skip
+from che_bench.running.run_log import RunLog
 from che_bench.seeding import isolated_init_seed
 from che_bench.training.evaluate import EvalSpec, evaluate
 from che_bench.training.train import Progress, Trainer, TrainResult
@@ -80,12 +81,13 @@ def execute(
     task = get_task(config.task)
     checkpoint = run_dir / config.run_key / CHECKPOINT if run_dir else None
     record = RunRecord.begin(config, device_name(torch_device))
-    with failure_recorded() as failure:
+    with failure_recorded() as failure, RunLog(config, run_dir) as log:
         model = build_model(config, torch_device)
         trainer = Trainer(model, task, config, torch_device, checkpoint)
         if hooks.on_phase:
             hooks.on_phase("train")
-        result = trainer.run(hooks.on_train, on_resume=hooks.on_resume)
+        logged = log.hooks(hooks)  # the curve file and --log's logger see every step first
+        result = trainer.run(logged.on_train, on_resume=logged.on_resume)
         record = finish_record(
             record,
             result,
@@ -97,6 +99,7 @@ def execute(
             hooks=hooks,
             keep_in=run_dir / config.run_key if run_dir else None,
         )
+        log.finish(record)
     return failure.mark(record).with_wall_time(time.perf_counter() - started)
 
 

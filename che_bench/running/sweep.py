@@ -62,7 +62,7 @@ SWEEP_KEYS = {
     "device",
 }
 #: Settings with their own sweep key, so not accepted under ``overrides``.
-NOT_OVERRIDES = {"task", "encoding", "encoding_options", "seed", "lr", "preset", "model"}
+NOT_OVERRIDES = {"task", "encoding", "encoding_options", "seed", "lr", "preset"}
 GLOB_CHARS = "*?["
 
 
@@ -157,8 +157,6 @@ def override_problem(key: str) -> str | None:
     allowed = {f.name for f in dataclasses.fields(RunConfig)} - NOT_OVERRIDES
     if key in allowed:
         return None
-    if key == "model":
-        return "cannot override 'model' in a sweep; use a preset file (preset: my-preset.yaml)"
     if key in NOT_OVERRIDES:
         return f"cannot override {key!r}; it has its own sweep setting"
     return f"unknown setting {key!r}; valid: {', '.join(sorted(allowed))}"

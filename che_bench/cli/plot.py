@@ -1,0 +1,87 @@
+"""``che-bench plot``: a leaderboard's curves, heatmap or training curves, or a history's trend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from che_bench.cli._common import say
+from che_bench.util import RUN_DIR_SHOWN, default_run_dir
+
+
+@click.command()
+@click.argument("leaderboard", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--output",
+    "-o",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="PNG (or any format matplotlib writes) to create.",
+)
+@click.option(
+    "--kind",
+    type=click.Choice(["curves", "heatmap", "trend", "training"]),
+    default="curves",
+    show_default=True,
+    help="trend: LEADERBOARD is a check history (`che-bench check --record`). training: "
+    "per-step loss and accuracy from the runs' curve files (RUN_DIR/<run_key>/curve.jsonl).",
+)
+@click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=default_run_dir,
+    show_default=RUN_DIR_SHOWN,
+    help="With --kind training: the folder the runs wrote their curve files in.",
+)
+@click.option("--task", "-t", "tasks", multiple=True, help="Only tasks matching, repeatable.")
+@click.option("--pe", "encodings", multiple=True, help="Only encodings matching, repeatable.")
+@click.option(
+    "--stat",
+    type=click.Choice(["best", "mean"]),
+    default="best",
+    show_default=True,
+    help="Heatmap value: max over seeds × lr, or the mean at the best lr.",
+)
+def plot(
+    leaderboard: Path,
+    output: Path,
+    kind: str,
+    tasks: tuple[str, ...],
+    encodings: tuple[str, ...],
+    stat: str,
+    run_dir: Path,
+) -> None:
+    """Plot accuracy vs length per encoding (curves), a task × encoding heatmap, or the
+    runs' training curves (loss and accuracy vs step).
+
+    \b
+    Examples:
+      che-bench plot leaderboards/local.jsonl -o curves.png --task parity_check
+      che-bench plot leaderboards/local.jsonl -o heatmap.png --kind heatmap
+      che-bench plot history.jsonl -o trend.png --kind trend
+      che-bench plot leaderboards/local.jsonl -o training.png --kind training --run-dir runs
+    """
+    from che_bench.results import plots
+    from che_bench.results.report import load_rows
+
+    plots.pyplot()  # a missing extra fails before any work
+    if kind == "trend":
+        from che_bench.results import history
+
+        plots.plot_trend(history.read(leaderboard), output)
+        say(f"wrote {output}")
+        return
+    every = load_rows(leaderboard, tasks, encodings, ("train", "evaluation"))
+    rows = [r for r in every if r.kind == "train"]
+    if kind == "training":
+        from che_bench.results.training_plots import plot_training
+
+        curves = plot_training(rows, output, run_dir)
+        say(f"wrote {output} ({curves.summary()})")
+        return
+    if kind == "curves":  # extended by the evaluation rows of `che-bench evaluate`
+        plots.plot_curves(rows, output, [r for r in every if r.kind == "evaluation"])
+    else:
+        plots.plot_heatmap(rows, output, stat)
+    say(f"wrote {output}")
