@@ -19,21 +19,28 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BOARD = "leaderboards/baseline-ci.jsonl"
+BOARD = str(ROOT / "leaderboards" / "baseline-ci.jsonl")
 COMMANDS = {
     "--help": ["--help"],
     "list tasks": ["list", "tasks"],
     "sample": ["sample", "--task", "parity_check", "--length", "6"],
     "report": ["report", BOARD],
 }
-PROBE = "import runpy, sys; sys.argv = ['che-bench', *sys.argv[1:]]\n" \
-    "try:\n    runpy.run_module('che_bench.cli', run_name='__main__')\n" \
-    "except SystemExit:\n    pass\n" \
-    "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH', file=sys.stderr)"  # fmt: skip
+PROBE = """
+import runpy, sys
+sys.argv = ["che-bench", *sys.argv[1:]]
+try:
+    runpy.run_module("che_bench.cli", run_name="__main__")
+except SystemExit:
+    pass
+import che_bench
+print("TORCH" if "torch" in sys.modules else "NO-TORCH", che_bench.__file__, file=sys.stderr)
+"""
 
 
 def timed(args: list[str], env: dict[str, str], cwd: Path) -> tuple[float, str]:
@@ -50,17 +57,21 @@ def main() -> int:
     args = parser.parse_args()
     env = {**os.environ, "CHE_BENCH_DISABLE_PLUGINS": "1",
            "PYTHONPATH": str(args.source.resolve())}  # fmt: skip
+    cwd = Path(tempfile.mkdtemp())  # not the checkout: ``-c`` puts the cwd first on sys.path
     load = os.getloadavg()[0]
     print(f"source {args.source}; load average {load:.2f}; {args.repeat} runs each (median)")
     torch_s = statistics.median(
-        timed(["-c", "import torch"], env, ROOT)[0] for _ in range(args.repeat)
+        timed(["-c", "import torch"], env, cwd)[0] for _ in range(args.repeat)
     )
     print(f"{'import torch':12s} {torch_s:6.2f} s  (the reference)")
     failed = 0
     for name, command in COMMANDS.items():
-        runs = [timed(["-c", PROBE, *command], env, ROOT) for _ in range(args.repeat)]
+        runs = [timed(["-c", PROBE, *command], env, cwd) for _ in range(args.repeat)]
         median = statistics.median(s for s, _ in runs)
         imported = any("NO-TORCH" not in err for _, err in runs)
+        source = str(args.source.resolve())
+        if not all(source in err.strip().splitlines()[-1] for _, err in runs):
+            raise SystemExit(f"{name}: che_bench was not imported from {source}")
         verdict = "FAIL" if imported else "PASS"
         failed += imported
         print(f"{name:12s} {median:6.2f} s  {median / torch_s:4.2f}× import torch  "

@@ -155,7 +155,8 @@ def test_heatmap_is_that_of_the_ok_runs_alone_and_its_title_counts_the_rest(boar
     before, after = (fig.axes[0] for fig in figures)
     grid = after.images[0].get_array()
     assert grid.tolist() == before.images[0].get_array().tolist()
-    assert grid.tolist() == [[0.7, 0.55] if stat == "best" else [pytest.approx(0.6), 0.55]]
+    assert grid.tolist() == [[pytest.approx(5.0), pytest.approx(20.0)] if stat == "best"
+                             else [pytest.approx(5.0), pytest.approx(10.0)]]  # fmt: skip
     title = f"{stat} score per task and encoding"
     assert after.get_title() == f"{title}\nexcluded: {EXCLUDED}" and before.get_title() == title
 
