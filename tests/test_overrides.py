@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from che_bench.cli.sweep import parse_sets
+from che_bench.cli._common import parse_sets
 from che_bench.config import resolve
 from che_bench.errors import ConfigError
 from che_bench.running.sweep import SweepSpec, expand, load_sweep
@@ -49,3 +49,22 @@ def test_the_model_changes_the_run_key():
 def test_bad_model_overrides_are_one_line_errors(override, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         resolve("parity_check", "nope", preset="smoke", model=override)
+
+
+def test_run_takes_dotted_sets_and_an_explicit_option_wins(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from che_bench.cli import main
+
+    board = tmp_path / "lb.jsonl"
+    args = ["run", "--task", "parity_check", "--pe", "nope", "--preset", "smoke", "--device",
+            "cpu", "--set", "model.d_model=32", "--set", "model.num_heads=4", "--set",
+            "steps=5", "--steps", "3", "--set", "eval_samples=4", "--test-lengths", "41-42",
+            "--leaderboard", str(board), "--run-dir", str(tmp_path / "runs")]  # fmt: skip
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    (row,) = [json.loads(line) for line in board.read_text().splitlines()]
+    assert (row["config"]["model"]["d_model"], row["config"]["model"]["num_heads"]) == (32, 4)
+    assert row["steps"] == 3 and row["config"]["eval_samples"] == 4

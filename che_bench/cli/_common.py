@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,3 +101,40 @@ class Real(click.ParamType):
         if high is not None and number > high:
             self.fail(f"{value!r} must be <= {high:g}", param, ctx)
         return number
+
+
+#: Settings that are mappings, reached field by field with a dotted ``--set`` key.
+NESTED_SETTINGS = ("model", "task_params")
+
+
+def parse_sets(
+    pairs: Sequence[str], into: dict[str, Any] | None = None, keep: bool = False
+) -> dict[str, Any]:
+    """``--set key=value`` with the value read as YAML (numbers, lists, booleans), merged into
+    ``into`` (``keep``: a setting ``into`` already has wins); ``--set model.d_model=128``
+    sets one field of a mapping setting."""
+    from che_bench.running.sweep import override_problem
+    from che_bench.yamlio import parse_value
+
+    overrides = into if into is not None else {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise ConfigError(f"--set expects KEY=VALUE (e.g. steps=100), got {pair!r}")
+        head, dot, field = key.partition(".")
+        problem = override_problem(head)
+        if problem:
+            raise ConfigError(f"--set {key}: {problem}")
+        value = parse_value(raw, f"--set {key}")
+        if keep and not dot and key in overrides:
+            continue
+        if not dot:
+            overrides[key] = value
+        elif head in NESTED_SETTINGS and field and "." not in field:
+            nested = overrides.get(head)
+            overrides[head] = {**(nested if isinstance(nested, dict) else {}), field: value}
+        else:
+            nested = " or ".join(f"{n}.FIELD" for n in NESTED_SETTINGS)
+            raise ConfigError(f"--set {key}: only {nested} take a dotted key")
+    return overrides

@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from che_bench.cli._common import Real, check_writable, console, parse_pe_options, say
+from che_bench.cli._common import (
+    Real,
+    check_writable,
+    console,
+    parse_pe_options,
+    parse_sets,
+    say,
+)
 from che_bench.cli._logging import require_loggers, with_log_options
 from che_bench.cli._view import ProgressView, render_row
 from che_bench.errors import ConfigError
@@ -114,6 +121,14 @@ if TYPE_CHECKING:
     "`che-bench evaluate` and `che-bench inspect`.",
 )
 @click.option("--checkpoint-every", type=int, help="Steps between checkpoints.")
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Any other setting, repeatable, e.g. --set model.d_model=128 --set log_every=10 "
+    "(an option given as well wins).",
+)
 @with_log_options
 @click.option("--max-memory", help="Evaluation memory budget, e.g. 2GB (default: 1/4 of free).")
 @click.option(
@@ -134,6 +149,7 @@ def run(
     run_dir: Path,
     max_memory: str | None,
     force: bool,
+    sets: tuple[str, ...],
     **overrides: Any,
 ) -> None:
     """Train one model on TASK with encoding PE, score it, append a leaderboard row.
@@ -145,6 +161,7 @@ def run(
       che-bench run --task reverse_string --pe dapev2-kerple --pe-opt kernel=5 --steps 2000
       che-bench run --task parity_check --pe nope --preset smoke --force   # run it again
       che-bench run --task parity_check --pe alibi --preset smoke --log tensorboard
+      che-bench run --task bucket_sort --pe rope --set model.d_model=128 --set model.num_heads=4
 
     Killed runs resume from their last checkpoint when the same command is run again. A run
     that already has an ok row in the leaderboard is not run again (its row is shown, exit
@@ -160,7 +177,7 @@ def run(
         preset=preset,
         encoding_options=parse_pe_options(pe_opts),
         seed=seed,
-        **overrides,
+        **parse_sets(sets, into={k: v for k, v in overrides.items() if v is not None}, keep=True),
     )
     budget = parse_size(max_memory)
     check_writable(leaderboard)

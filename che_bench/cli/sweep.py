@@ -6,11 +6,11 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
-from che_bench.cli._common import Real, check_writable, parse_pe_options, say
+from che_bench.cli._common import Real, check_writable, parse_pe_options, parse_sets, say
 from che_bench.cli._grid import (
     ExecutorChoice,
     plan_shape,
@@ -27,7 +27,6 @@ from che_bench.util import (
     default_run_dir,
     parse_seeds,
 )
-from che_bench.yamlio import parse_value
 
 if TYPE_CHECKING:
     from che_bench.config import RunConfig
@@ -194,37 +193,6 @@ def estimate_line(configs: Sequence[RunConfig], device: str) -> str:
         f"({per_run * 60:,.1f} min per run) on {device_name(torch_device)}, one run at a time; "
         f"rates measured here for {shapes} model shape(s), warm-up and checkpoints not counted"
     )
-
-
-#: Settings that are mappings, reached field by field with a dotted ``--set`` key.
-NESTED_SETTINGS = ("model", "task_params")
-
-
-def parse_sets(pairs: Sequence[str], into: dict[str, Any] | None = None) -> dict[str, Any]:
-    """``--set key=value`` with the value read as YAML (numbers, lists, booleans), merged into
-    ``into``; ``--set model.d_model=128`` sets one field of a mapping setting."""
-    from che_bench.running.sweep import override_problem
-
-    overrides = into if into is not None else {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or not key:
-            raise ConfigError(f"--set expects KEY=VALUE (e.g. steps=100), got {pair!r}")
-        head, dot, field = key.partition(".")
-        problem = override_problem(head)
-        if problem:
-            raise ConfigError(f"--set {key}: {problem}")
-        value = parse_value(raw, f"--set {key}")
-        if not dot:
-            overrides[key] = value
-        elif head in NESTED_SETTINGS and field and "." not in field:
-            nested = overrides.get(head)
-            overrides[head] = {**(nested if isinstance(nested, dict) else {}), field: value}
-        else:
-            nested = " or ".join(f"{n}.FIELD" for n in NESTED_SETTINGS)
-            raise ConfigError(f"--set {key}: only {nested} take a dotted key")
-    return overrides
 
 
 def skip_summary(skipped: Sequence[Skip]) -> list[str]:

@@ -158,7 +158,7 @@ def override_problem(key: str) -> str | None:
     if key in allowed:
         return None
     if key in NOT_OVERRIDES:
-        return f"cannot override {key!r}; it has its own sweep setting"
+        return f"cannot override {key!r}; it has its own option (and sweep key)"
     return f"unknown setting {key!r}; valid: {', '.join(sorted(allowed))}"
 
 
