@@ -81,11 +81,26 @@ def test_a_drop_of_in_distribution_accuracy_regresses_an_encoding_at_chance():
     broken = [fake("learned", s, 0.2, train_score=t) for s, t in enumerate([0.30, 0.31, 0.30])]
     outcome = check.compare(baseline, by_key(broken))
     assert statuses(outcome) == {"learned": "regressed"}
-    assert "in-distribution accuracy +30.7 points down, p " in outcome.slices[0].line()
+    assert "in-distribution accuracy down 30.7 points, p " in outcome.slices[0].line()
     fine = [fake("learned", s, 0.2, train_score=t) for s, t in enumerate([0.59, 0.61, 0.63])]
     assert check.compare(baseline, by_key(fine)).ok
     older = [fake("learned", s, 0.2) for s in range(3)]  # rows without it: score only
     assert check.compare(older, by_key(broken)).ok
+
+
+def test_an_in_distribution_drop_regresses_even_when_the_test_score_rises():
+    """An absolute encoding below chance on the test lengths that loses its positions rises
+    there (to nope's level) while its in-distribution accuracy falls: a regression."""
+    baseline = [fake("sinusoidal", s, t, train_score=0.65 + s / 100)
+                for s, t in enumerate([0.15, 0.16, 0.17])]  # fmt: skip
+    broken = [fake("sinusoidal", s, t, train_score=0.40 + s / 100)
+              for s, t in enumerate([0.29, 0.30, 0.31])]  # fmt: skip
+    outcome = check.compare(baseline, by_key(broken))
+    assert statuses(outcome) == {"sinusoidal": "regressed"}
+    assert "in-distribution accuracy down 25.0 points" in outcome.slices[0].line()
+    better = [fake("sinusoidal", s, t, train_score=0.65 + s / 100)
+              for s, t in enumerate([0.29, 0.30, 0.31])]  # fmt: skip
+    assert statuses(check.compare(baseline, by_key(better))) == {"sinusoidal": "improved"}
 
 
 def test_one_seed_slices_are_judged_by_the_drop_alone():

@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from che_bench.encodings.absolute import Sinusoidal
 from che_bench.encodings.alibi import ALiBi
 from che_bench.encodings.kerple import KerpleLog
 from che_bench.presets import data_dir
@@ -56,10 +57,19 @@ def dape_without_bias(monkeypatch) -> None:
     monkeypatch.setattr(KerpleLog, "bias", no_bias)
 
 
+def positionless_sinusoidal(monkeypatch) -> None:
+    """Sinusoidal adding nothing: no position at all. Its test score (below chance at this
+    budget, as absolute encodings extrapolate) rises to nope's, so only its in-distribution
+    accuracy and training loss can show the breakage, and the gate must judge them anyway."""
+    original = Sinusoidal.embed
+    monkeypatch.setattr(Sinusoidal, "embed", lambda self, *args: 0 * original(self, *args))
+
+
 @pytest.mark.parametrize(
     ("encoding", "breakage"),
-    [("alibi", scaled_alibi), ("kerple", zeroed_kerple), ("dape-kerple", dape_without_bias)],
-)
+    [("alibi", scaled_alibi), ("kerple", zeroed_kerple), ("dape-kerple", dape_without_bias),
+     ("sinusoidal", positionless_sinusoidal)],
+)  # fmt: skip
 def test_a_broken_encoding_fails_the_gate_by_score(encoding, breakage, monkeypatch):
     breakage(monkeypatch)
     outcome = gate(encoding)

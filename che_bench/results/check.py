@@ -254,18 +254,20 @@ def judge(
     up = p_lower(slice_.current, slice_.baseline)
     if significant(-delta, down, min_drop, level):
         slice_.status, slice_.p = "regressed", down
+        return
+    slice_.p = down if delta <= 0 else up
+    # judged whatever the test score did: an encoding scoring below chance on the test
+    # lengths "improves" there when it loses its positions, and shows it only here
+    dropped = in_distribution_drop(pairs, min_drop, level) or loss_rise(
+        pairs, min_loss_rise, level
+    )
+    if dropped:
+        slice_.status = "regressed"
+        slice_.notes.append(dropped)
     elif significant(delta, up, min_drop, level):
         slice_.status, slice_.p = "improved", up
-    else:
-        slice_.p = down if delta <= 0 else up
-        dropped = in_distribution_drop(pairs, min_drop, level) or loss_rise(
-            pairs, min_loss_rise, level
-        )
-        if dropped:
-            slice_.status = "regressed"
-            slice_.notes.append(dropped)
-        elif slice_.notes:
-            slice_.status = "drifted"
+    elif slice_.notes:
+        slice_.status = "drifted"
 
 
 def rows_by_key(rows: Iterable[RunRecord]) -> dict[str, RunRecord]:

@@ -55,7 +55,7 @@ def in_distribution_drop(
     drop = (sum(before) - sum(after)) / len(before)
     p = p_lower(before, after)
     if significant(drop, p, min_drop, level):
-        return f"in-distribution accuracy {100 * drop:+.1f} points down{p_text(p)}"
+        return f"in-distribution accuracy down {100 * drop:.1f} points{p_text(p)}"
     return None
 
 
