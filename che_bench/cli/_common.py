@@ -8,15 +8,17 @@ from __future__ import annotations
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
 from rich.markup import escape
 
 from che_bench.errors import ConfigError
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 # Pipes and CI logs get wide lines instead of rich's 80-column default.
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -138,3 +140,20 @@ def parse_sets(
             nested = " or ".join(f"{n}.FIELD" for n in NESTED_SETTINGS)
             raise ConfigError(f"--set {key}: only {nested} take a dotted key")
     return overrides
+
+
+def run_dir_option(help: str) -> Callable[[F], F]:
+    """``--run-dir``, defaulting to ``$CHE_BENCH_HOME/runs`` or ``./runs``."""
+    from che_bench.util import RUN_DIR_SHOWN, default_run_dir
+
+    return click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path),
+                        default=default_run_dir, show_default=RUN_DIR_SHOWN, help=help)  # fmt: skip
+
+
+def leaderboard_option(help: str) -> Callable[[F], F]:
+    """``--leaderboard``, defaulting to ``leaderboards/local.jsonl`` under the same home."""
+    from che_bench.util import LEADERBOARD_SHOWN, default_leaderboard
+
+    return click.option("--leaderboard", type=click.Path(dir_okay=False, path_type=Path),
+                        default=default_leaderboard, show_default=LEADERBOARD_SHOWN,
+                        help=help)  # fmt: skip

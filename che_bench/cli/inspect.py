@@ -6,9 +6,8 @@ from pathlib import Path
 
 import click
 
-from che_bench.cli._common import check_writable, say
+from che_bench.cli._common import check_writable, run_dir_option, say
 from che_bench.errors import ConfigError
-from che_bench.util import RUN_DIR_SHOWN, default_run_dir
 
 #: The default extrapolated length is the run's longest test length, at most this.
 READABLE_LENGTH = 200
@@ -66,13 +65,7 @@ def lengths_of(config, length: int | None, at: int | None) -> list[int]:
     default=None,
     help="png: a figure; npz: the arrays, for notebooks  [default: from -o's suffix]",
 )
-@click.option(
-    "--run-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=default_run_dir,
-    show_default=RUN_DIR_SHOWN,
-    help="Where the runs keep their models.",
-)
+@run_dir_option("Where the runs keep their models.")
 @click.option(
     "--seed",
     type=int,

@@ -8,12 +8,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from che_bench.cli._common import check_writable, console, say
+from che_bench.cli._common import check_writable, console, leaderboard_option, run_dir_option, say
 from che_bench.util import (
-    LEADERBOARD_SHOWN,
-    RUN_DIR_SHOWN,
-    default_leaderboard,
-    default_run_dir,
     fmt_range,
     matches,
     parse_size,
@@ -22,13 +18,7 @@ from che_bench.util import (
 if TYPE_CHECKING:
     from che_bench.running.kept import KeptModel
 
-RUN_DIR = click.option(
-    "--run-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=default_run_dir,
-    show_default=RUN_DIR_SHOWN,
-    help="Where the runs kept their models.",
-)
+RUN_DIR = run_dir_option("Where the runs kept their models.")
 
 
 @click.command()
@@ -39,13 +29,7 @@ RUN_DIR = click.option(
     help="Lengths LO-HI, or LO-HI:STRIDE for every STRIDE-th (ends included).",
 )
 @click.option("--eval-samples", type=click.IntRange(min=1), help="Samples per length (the run's).")
-@click.option(
-    "--leaderboard",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=default_leaderboard,
-    show_default=LEADERBOARD_SHOWN,
-    help="The leaderboard holding the run's row; the evaluation row is appended to it.",
-)
+@leaderboard_option("The leaderboard holding the run's row; the evaluation row is appended to it.")
 @RUN_DIR
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or auto.")
 @click.option("--max-memory", help="Evaluation memory budget, e.g. 2GB (default: 1/4 of free).")

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from che_bench.cli._common import say
-from che_bench.util import RUN_DIR_SHOWN, default_run_dir
+from che_bench.cli._common import run_dir_option, say
 
 
 @click.command()
@@ -28,13 +27,7 @@ from che_bench.util import RUN_DIR_SHOWN, default_run_dir
     help="trend: LEADERBOARD is a check history (`che-bench check --record`). training: "
     "per-step loss and accuracy from the runs' curve files (RUN_DIR/<run_key>/curve.jsonl).",
 )
-@click.option(
-    "--run-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=default_run_dir,
-    show_default=RUN_DIR_SHOWN,
-    help="With --kind training: the folder the runs wrote their curve files in.",
-)
+@run_dir_option("With --kind training: the folder the runs wrote their curve files in.")
 @click.option("--task", "-t", "tasks", multiple=True, help="Only tasks matching, repeatable.")
 @click.option("--pe", "encodings", multiple=True, help="Only encodings matching, repeatable.")
 @click.option(

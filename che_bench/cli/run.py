@@ -12,18 +12,16 @@ from che_bench.cli._common import (
     Real,
     check_writable,
     console,
+    leaderboard_option,
     parse_pe_options,
     parse_sets,
+    run_dir_option,
     say,
 )
 from che_bench.cli._logging import require_loggers, with_log_options
 from che_bench.cli._view import ProgressView, render_row
 from che_bench.errors import ConfigError
 from che_bench.util import (
-    LEADERBOARD_SHOWN,
-    RUN_DIR_SHOWN,
-    default_leaderboard,
-    default_run_dir,
     fmt_range,
     parse_seeds,
     parse_size,
@@ -100,20 +98,8 @@ if TYPE_CHECKING:
     default=None,
     help="torch.compile the training step (recorded; numbers agree up to float rounding).",
 )
-@click.option(
-    "--leaderboard",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=default_leaderboard,
-    show_default=LEADERBOARD_SHOWN,
-    help="The JSONL file the run's row is appended to (created if missing).",
-)
-@click.option(
-    "--run-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=default_run_dir,
-    show_default=RUN_DIR_SHOWN,
-    help="Where checkpoints live (a re-run resumes from them) and ok runs keep their model.",
-)
+@leaderboard_option("The JSONL file the run's row is appended to (created if missing).")
+@run_dir_option("Where checkpoints live (a re-run resumes from them) and ok runs keep their model.")
 @click.option(
     "--keep-model/--no-keep-model",
     default=None,

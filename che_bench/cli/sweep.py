@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from che_bench.cli._common import Real, check_writable, parse_pe_options, parse_sets, say
+from che_bench.cli._common import (
+    Real,
+    check_writable,
+    leaderboard_option,
+    parse_pe_options,
+    parse_sets,
+    run_dir_option,
+    say,
+)
 from che_bench.cli._grid import (
     ExecutorChoice,
     plan_shape,
@@ -21,10 +29,6 @@ from che_bench.cli._grid import (
 from che_bench.cli._logging import require_loggers, with_log_options
 from che_bench.errors import ConfigError
 from che_bench.util import (
-    LEADERBOARD_SHOWN,
-    RUN_DIR_SHOWN,
-    default_leaderboard,
-    default_run_dir,
     parse_seeds,
 )
 
@@ -57,21 +61,11 @@ if TYPE_CHECKING:
     metavar="KEY=VALUE",
     help="Override any setting, e.g. --set test_lengths=41-60.",
 )
-@click.option(
-    "--leaderboard",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=default_leaderboard,
-    show_default=LEADERBOARD_SHOWN,
-    help="The JSONL file each run's row is appended to; runs with an ok row there are skipped.",
+@leaderboard_option(
+    "The JSONL file each run's row is appended to; runs with an ok row there are skipped."
 )
 @click.option("--device", help="auto (default), cpu or cuda.")
-@click.option(
-    "--run-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=default_run_dir,
-    show_default=RUN_DIR_SHOWN,
-    help="Checkpoints of unfinished runs (resumed on re-run) and the models ok runs keep.",
-)
+@run_dir_option("Checkpoints of unfinished runs (resumed on re-run) and the models ok runs keep.")
 @click.option(
     "--keep-model/--no-keep-model",
     default=None,
