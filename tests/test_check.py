@@ -295,3 +295,23 @@ def test_a_significant_rise_of_the_final_loss_regresses_a_slice_inside_its_score
     assert "final training loss +28.6% up, p " in outcome.slices[0].line()
     slightly = [fake("alibi", s, 0.7, loss=v) for s, v in enumerate([0.61, 0.60, 0.63])]
     assert statuses(check.compare(baseline, by_key(slightly))) == {"alibi": "drifted"}
+
+
+def test_a_baseline_from_other_devices_is_named_as_the_reason_for_drift():
+    baseline = [fake("nope", s, 0.5) for s in range(3)]
+    same = check.compare(baseline, by_key(baseline))
+    assert same.machines is None
+    moved = [dataclasses.replace(r, device="cpu:x86_64 (Other CPU, 1 thread)") for r in baseline]
+    note = check.compare(baseline, by_key(moved)).machines
+    assert note is not None and "cpu:x86_64, these runs on cpu:x86_64 (Other CPU, 1 thread)" in note
+
+
+def test_the_recorded_cpu_device_names_the_model_and_the_thread_count():
+    import torch
+
+    from che_bench.running.runner import cpu_model, device_name
+
+    name = device_name(torch.device("cpu"))
+    threads = torch.get_num_threads()
+    assert name.startswith("cpu:") and cpu_model() in name
+    assert name.endswith(f"{threads} thread{'s' * (threads > 1)})")

@@ -158,6 +158,8 @@ def check(
         history.record(record, outcome, code_identity())
         say(f"recorded {len(outcome.slices)} slices in {record}")
     say(outcome.rule, style="dim", markup=False)
+    if outcome.machines:
+        say(outcome.machines, style="dim", markup=False)
     if any(s.status == "drifted" for s in outcome.slices) and not strict:
         say("drift is a warning (scores inside the band); --strict fails on it", style="dim")
     say(outcome.summary(), markup=False)

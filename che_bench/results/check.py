@@ -113,6 +113,7 @@ class CheckReport:
     two_sided: bool = False
     strict: bool = False
     rule: str = ""  # the gate's rule in words, for the output
+    machines: str | None = None  # set when the baseline ran on other devices than now
 
     def failing(self) -> list[Slice]:
         fails = set(FAILING)
@@ -221,7 +222,19 @@ def compare(
         f"gate: a slice regresses when its mean score drops by more than {100 * min_drop:g} "
         f"points and one-sided Welch p < {alpha:g}/{judged} (Bonferroni)"
     )
-    return CheckReport(list(slices.values()), two_sided, strict, rule)
+    return CheckReport(list(slices.values()), two_sided, strict, rule,
+                       machines_note(baseline, current.values()))  # fmt: skip
+
+
+def machines_note(baseline: Iterable[RunRecord], current: Iterable[RunRecord]) -> str | None:
+    """A line naming the devices when the baseline's and the current runs' differ: another
+    CPU model or thread count rounds differently, so every slice may drift (not fail)."""
+    before = sorted({r.device for r in baseline if usable(r)})
+    now = sorted({r.device for r in current})
+    if not now or before == now:
+        return None
+    return (f"the baseline ran on {', '.join(before)}, these runs on {', '.join(now)}: "
+            "float rounding differs, so expect drift; the score gate still holds")  # fmt: skip
 
 
 def judge(

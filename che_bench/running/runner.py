@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import platform
 import time
 import warnings
@@ -174,9 +175,23 @@ def keep_model(record: RunRecord, folder: Path, config: RunConfig, model: Encode
 
 
 def device_name(device: torch.device) -> str:
+    """What a row records as its device: the GPU model, or the CPU architecture, model
+    and torch thread count (each changes float rounding, so results)."""
     if device.type == "cuda":
         return f"cuda:{torch.cuda.get_device_name(device)}"
-    return f"cpu:{platform.machine()}"
+    threads = torch.get_num_threads()
+    return f"cpu:{platform.machine()} ({cpu_model()}, {threads} thread{'s' * (threads > 1)})"
+
+
+@functools.cache
+def cpu_model() -> str:
+    """The CPU's model name (Linux ``/proc/cpuinfo``), else what ``platform`` knows."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                return " ".join(value.split())
+    return platform.processor() or "unknown CPU"
 
 
 def run(
