@@ -212,3 +212,11 @@ def test_run_seeds_trains_an_ensemble_with_solo_results(tmp_path):
     assert alone["run_key"] == rows[1]["run_key"]
     assert alone["accuracy_by_length"] == rows[1]["accuracy_by_length"]
     assert alone["final_loss"] == pytest.approx(rows[1]["final_loss"], rel=1e-6)
+
+
+def test_version_names_the_release_and_the_code_revision():
+    from che_bench import __version__
+    from che_bench.results.provenance import code_identity
+
+    shown = che_bench("--version", cwd=Path(__file__).parent).stdout.strip()
+    assert shown == f"che-bench {__version__} ({code_identity()})"

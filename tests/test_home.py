@@ -48,3 +48,4 @@ def test_without_che_bench_home_the_current_folder_is_used(tmp_path, monkeypatch
               "--device", "cpu", "--no-keep-model", *TINY)  # fmt: skip
     assert ran.exit_code == 0, ran.output
     assert (tmp_path / "leaderboards" / "local.jsonl").is_file()
+

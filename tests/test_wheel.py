@@ -51,6 +51,10 @@ def test_the_wheel_is_what_runs(installed, tmp_path):
                cwd=tmp_path, env=env)  # fmt: skip
     assert Path(where.strip()).is_relative_to(bin_dir.parent)
     assert not Path(where.strip()).is_relative_to(ROOT)
+    from che_bench import __version__
+
+    version = sh(bin_dir / "che-bench", "--version", cwd=tmp_path, env=env).strip()
+    assert version.startswith(f"che-bench {__version__} (sha256:")  # no git outside a checkout
 
 
 def test_check_finds_the_shipped_smoke_baseline_from_an_empty_folder(installed, tmp_path):

@@ -34,8 +34,27 @@ class CheBenchGroup(click.Group):
             fail("interrupted; re-run the same command to resume", 130)
 
 
+def show_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """``--version``: the release and the code it runs (git revision, or the source digest
+    of an installed wheel), as rows record them in ``versions.code``."""
+    if not value or ctx.resilient_parsing:
+        return
+    from che_bench import __version__
+    from che_bench.results.provenance import code_identity
+
+    click.echo(f"che-bench {__version__} ({code_identity()})")
+    ctx.exit()
+
+
 @click.group(cls=CheBenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="che-bench")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=show_version,
+    help="Show the version and the code revision, and exit.",
+)
 def main() -> None:
     """che-bench: length generalization of positional encodings on the 15 CHE tasks.
 
