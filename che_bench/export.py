@@ -37,6 +37,7 @@ import numpy as np
 
 from che_bench.errors import CheBenchError, ConfigError
 from che_bench.generators import Batch, Task, build_task, resolve_task_params
+from che_bench.seeding import eval_rng
 
 FORMATS = ("npz", "parquet")
 META = "meta.json"
@@ -47,14 +48,9 @@ ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 Progress = Callable[[int, int, int], None]  # (done, total, length)
 
 
-def length_rng(seed: int, length: int) -> np.random.Generator:
-    """The generator of length ``length``'s samples: the evaluator's (per seed and length)."""
-    return np.random.default_rng(np.random.SeedSequence([seed, length]))
-
-
 def draw(task: Task, seed: int, length: int, samples: int) -> Batch:
-    """The ``samples`` samples of ``length`` that ``seed`` names."""
-    return task.sample(length_rng(seed, length), samples, length)
+    """The ``samples`` samples of ``length`` that ``seed`` names (the evaluator's stream)."""
+    return task.sample(eval_rng(seed, length), samples, length)
 
 
 def npz_name(length: int) -> str:

@@ -20,7 +20,7 @@ from che_bench.encodings.base import as_map
 from che_bench.errors import ConfigError
 from che_bench.generators import Task
 from che_bench.model import Encoder, causal_masked
-from che_bench.seeding import torch_generator
+from che_bench.seeding import eval_rng, torch_generator
 
 ATTENTION = "attention"
 
@@ -102,8 +102,7 @@ def collect(
         raise ConfigError(layer_error(layer, layers))
     if length < 1:
         raise ConfigError(f"length must be >= 1, got {length}")
-    rng = np.random.default_rng(np.random.SeedSequence([seed, length]))
-    batch = task.sample(rng, 1, length)
+    batch = task.sample(eval_rng(seed, length), 1, length)
     device = next(model.parameters()).device
     inputs = torch.as_tensor(batch.inputs, device=device)
     held: dict[str, object] = {}

@@ -27,7 +27,7 @@ import torch
 from che_bench.config import strided
 from che_bench.generators import Task
 from che_bench.model import Encoder
-from che_bench.seeding import torch_generator
+from che_bench.seeding import eval_rng, torch_generator
 from che_bench.training.metrics import masked_accuracy
 from che_bench.training.precision import autocast
 from che_bench.training.train import to_device
@@ -173,8 +173,7 @@ def evaluate(
     results: dict[int, float] = {}
     with torch.no_grad():
         for done, length in enumerate(lengths, start=1):
-            rng = np.random.default_rng(np.random.SeedSequence([spec.seed, length]))
-            batch = task.sample(rng, spec.samples, length)
+            batch = task.sample(eval_rng(spec.seed, length), spec.samples, length)
             inputs, targets, mask = to_device(batch, device)
             total = inputs.shape[1] + targets.shape[1]
             correct = counted = 0
