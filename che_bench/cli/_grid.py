@@ -111,8 +111,8 @@ class ExecutorChoice:
         from che_bench.running.runner import resolve_device
 
         name = self.name or name
-        slurm = {"partition": self.slurm_partition, "time": self.slurm_time}
-        slurm["folder"] = self.slurm_folder
+        slurm = {"partition": self.slurm_partition, "time": self.slurm_time,
+                 "folder": self.slurm_folder}  # fmt: skip
         given = [f"--slurm-{key}" for key, value in slurm.items() if value is not None]
         if given and name != "slurm":
             raise ConfigError(f"{given[0]} applies only to --executor slurm, not {name}")

@@ -22,6 +22,7 @@ from che_bench.errors import CheBenchError
 from che_bench.results.record import RunRecord
 from che_bench.results.report import load_rows
 from che_bench.results.stats import option_key
+from che_bench.util import fmt_range
 
 #: The columns of :func:`read_leaderboard`, in order.
 ROW_COLUMNS = (
@@ -37,10 +38,6 @@ CURVE_COLUMNS = (
     "run_key", "run_id", "kind", "status", "task", "encoding", "encoding_options", "seed",
     "lr", "preset", "split", "length", "accuracy",
 )  # fmt: skip
-
-
-def _span(lengths: list[int]) -> str:
-    return "-".join(map(str, lengths))
 
 
 def flat_row(record: RunRecord) -> dict[str, Any]:
@@ -65,8 +62,8 @@ def flat_row(record: RunRecord) -> dict[str, Any]:
         "chance": record.chance,
         "final_loss": record.final_loss,
         "wall_time_s": record.wall_time_s,
-        "train_lengths": _span(record.train_lengths),
-        "test_lengths": _span(record.test_lengths),
+        "train_lengths": fmt_range(record.train_lengths),
+        "test_lengths": fmt_range(record.test_lengths),
         "test_stride": (record.evaluation or {}).get("stride", config.get("test_stride", 1)),
         "eval_samples": (record.evaluation or {}).get("samples", config.get("eval_samples")),
         "device": record.device,

@@ -226,9 +226,14 @@ it was measured).
 """
 
 
+def leaderboard_files(directory: Path) -> list[Path]:
+    """The committed leaderboards of ``directory``: every ``*.jsonl`` but ``local.jsonl``."""
+    return sorted(p for p in directory.glob("*.jsonl") if p.name != "local.jsonl")
+
+
 def readme(directory: Path) -> str:
-    """The README text for every ``*.jsonl`` in ``directory`` (``local.jsonl`` excluded)."""
-    files = sorted(p for p in directory.glob("*.jsonl") if p.name != "local.jsonl")
+    """The README text for every leaderboard of ``directory`` (:func:`leaderboard_files`)."""
+    files = leaderboard_files(directory)
     if not files:
         raise ConfigError(f"no leaderboards (*.jsonl) in {directory}")
     parts = [README_HEADER]

@@ -54,9 +54,9 @@ def leaderboards_in(
     ``directory``, as ``report --readme`` lists them (``local.jsonl`` and check histories
     left out); leaderboards with no matching row too are left out."""
     from che_bench.results.history import is_history
-    from che_bench.results.report import load_rows
+    from che_bench.results.report import leaderboard_files, load_rows
 
-    files = sorted(p for p in directory.glob("*.jsonl") if p.name != "local.jsonl")
+    files = leaderboard_files(directory)
     boards = [(p.name, load_rows(p, tasks, encodings)) for p in files if not is_history(p)]
     boards = [(name, rows) for name, rows in boards if rows]
     if not boards:
