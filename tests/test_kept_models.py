@@ -126,11 +126,11 @@ def test_report_and_plot_show_the_evaluated_lengths(trained, tmp_path):
     extra = read_rows(board, kinds=("evaluation",)).rows[0]
     assert data[0]["evaluation 50-60 every 5"] == pytest.approx(extra.score)
 
-    from che_bench.results.plots import mean_curve
+    from che_bench.results.plots import curve_points
     from che_bench.results.report import aggregate
 
     cell = aggregate(read_rows(board).rows)[0].cells[0]
-    lengths, _ = mean_curve(cell, {row.run_key: extra.accuracy_by_length})
+    lengths = list(curve_points(cell, {row.run_key: extra.accuracy_by_length}))
     assert lengths == [*range(1, 9), 41, 42, 50, 55, 60]
 
 

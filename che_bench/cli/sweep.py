@@ -28,9 +28,7 @@ from che_bench.cli._grid import (
 )
 from che_bench.cli._logging import require_loggers, with_log_options
 from che_bench.errors import ConfigError
-from che_bench.util import (
-    parse_seeds,
-)
+from che_bench.util import parse_seeds
 
 if TYPE_CHECKING:
     from che_bench.config import RunConfig

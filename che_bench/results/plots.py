@@ -70,14 +70,6 @@ def curve_points(
     return dict(sorted(points.items()))
 
 
-def mean_curve(
-    cell: Cell, extended: Mapping[str, dict[str, float | None]] | None = None
-) -> tuple[list[int], list[float]]:
-    """Lengths and the mean over seeds at each (see :func:`curve_points`)."""
-    points = curve_points(cell, extended)
-    return list(points), [sum(v) / len(v) for v in points.values()]
-
-
 def excluded_in(cells: Sequence[Cell]) -> str:
     """How many runs of ``cells`` no value in the plot includes (``""``: none)."""
     return excluded_text(excluded_of(cells))
